@@ -1,0 +1,55 @@
+# wooevents — see README.md. Every target works from a clean clone with Go installed.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN      := bin/wooevents
+LDFLAGS  := -X main.Version=$(VERSION) -X main.DateBuilt=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+GO       ?= go
+GOTEST_TIMEOUT ?= 9m
+
+.PHONY: all build run demo test test-go test-config bench soak fuzz fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wooevents
+
+# The main job on embedded defaults: a webhook receiver on 0.0.0.0:8080 writing JSONL under ./data/.
+run: build
+	mkdir -p data
+	$(BIN) -c config/default.yaml
+
+# The simulator and a poll pipeline against it: events appear in ./data/demo/ within seconds.
+demo: build
+	./tests/demo.sh
+
+test: build test-go test-config
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+# Lint every pipeline and resource with the built binary, then run their <name>_benthos_test.yaml twins.
+test-config: build
+	$(BIN) lint -r './resources/*.yaml' ./config/*.yaml
+	$(BIN) test -r './resources/*.yaml' ./config/...
+
+bench: build
+	$(GO) run ./tests/bench/cmd/bench -bin $(BIN) -out tests/bench/results/latest.json
+
+soak: build
+	WOOEVENTS_SOAK=1 $(GO) test -count=1 -timeout 60m ./tests/soak/... ./plugin/...
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzWebhookHandler$$' -fuzztime $(FUZZTIME) ./plugin/wcwebhook/
+	$(GO) test -run '^$$' -fuzz '^FuzzOAuth1$$' -fuzztime $(FUZZTIME) ./plugin/wcclient/oauth1/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseWooTime$$' -fuzztime $(FUZZTIME) ./plugin/wcevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) ./plugin/ceimport/
+
+fmt:
+	gofmt -s -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin data

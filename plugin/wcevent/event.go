@@ -1,0 +1,246 @@
+// Package wcevent holds the normalized WooCommerce change event that both the
+// woocommerce_poll and woocommerce_webhook inputs emit: its JSON shape, its
+// deterministic id, its version key and the woocommerce_* metadata.
+package wcevent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// Actions an event can carry.
+const (
+	ActionCreated  = "created"
+	ActionUpdated  = "updated"
+	ActionDeleted  = "deleted"
+	ActionRestored = "restored"
+)
+
+// Sources of an event.
+const (
+	SourceWebhook = "webhook"
+	SourcePoll    = "poll"
+)
+
+// Metadata keys set on every message.
+const (
+	MetaEventID     = "woocommerce_event_id"
+	MetaType        = "woocommerce_type"
+	MetaResource    = "woocommerce_resource"
+	MetaAction      = "woocommerce_action"
+	MetaObjectID    = "woocommerce_object_id"
+	MetaStore       = "woocommerce_store"
+	MetaSource      = "woocommerce_source"
+	MetaVersionKey  = "woocommerce_version_key"
+	MetaOccurredAt  = "woocommerce_occurred_at"
+	MetaResourceKey = "woocommerce_resource_key"
+)
+
+// WooTimeLayout is the layout WooCommerce uses for every date field: no zone,
+// no fraction. `_gmt` fields are UTC, the plain ones are site-local.
+const WooTimeLayout = "2006-01-02T15:04:05"
+
+// Event is one normalized change of one WooCommerce object.
+type Event struct {
+	Store       string // NormalizeStore'd URL of the store
+	Resource    string // singular: order, product, customer, coupon, or a passed-through name
+	ResourceKey string // the configured resource key (orders, contacts, ...); defaults to Plural(Resource)
+	Action      string // created, updated, deleted, restored (or an action hook name)
+	ObjectID    string
+	Source      string    // webhook or poll
+	Modified    time.Time // date_modified_gmt; zero when the source did not carry it
+	ReceivedAt  time.Time
+	Data        []byte // the WooCommerce object, raw JSON, never re-encoded
+}
+
+// Type is "<resource>.<action>".
+func (e *Event) Type() string { return e.Resource + "." + e.Action }
+
+// Version is the modification time as used in the id and the version key:
+// RFC 3339 UTC at second precision, or "" when unknown.
+func (e *Event) Version() string {
+	if e.Modified.IsZero() {
+		return ""
+	}
+	return e.Modified.UTC().Format(time.RFC3339)
+}
+
+// OccurredAt is the modification time, or the receive time when the source did
+// not carry one.
+func (e *Event) OccurredAt() time.Time {
+	if e.Modified.IsZero() {
+		return e.ReceivedAt.UTC()
+	}
+	return e.Modified.UTC()
+}
+
+// ID is the deterministic event id: the first 32 hex characters of SHA-256 over
+// store, resource, object id, action and version separated by 0x1f. The same
+// change seen twice (webhook and poll, duplicate delivery, replay) gets the same id.
+func (e *Event) ID() string {
+	h := sha256.New()
+	for i, part := range [...]string{e.Store, e.Resource, e.ObjectID, e.Action, e.Version()} {
+		if i > 0 {
+			h.Write([]byte{0x1f})
+		}
+		h.Write([]byte(part))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// VersionKey is store|resource|object_id|version: the key that collapses a
+// created+updated pair (or a webhook and a poll) carrying the same state.
+func (e *Event) VersionKey() string {
+	return e.Store + "|" + e.Resource + "|" + e.ObjectID + "|" + e.Version()
+}
+
+// AppendJSON appends the event's JSON encoding to dst. Data is embedded as is
+// (it must be valid JSON; nil is written as null).
+func (e *Event) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = append(dst, e.ID()...)
+	dst = append(dst, `","type":`...)
+	dst = strconv.AppendQuote(dst, e.Type())
+	dst = append(dst, `,"resource":`...)
+	dst = strconv.AppendQuote(dst, e.Resource)
+	dst = append(dst, `,"action":`...)
+	dst = strconv.AppendQuote(dst, e.Action)
+	dst = append(dst, `,"object_id":`...)
+	dst = strconv.AppendQuote(dst, e.ObjectID)
+	dst = append(dst, `,"store":`...)
+	dst = strconv.AppendQuote(dst, e.Store)
+	dst = append(dst, `,"source":`...)
+	dst = strconv.AppendQuote(dst, e.Source)
+	dst = append(dst, `,"occurred_at":"`...)
+	dst = e.OccurredAt().AppendFormat(dst, time.RFC3339)
+	dst = append(dst, `","received_at":"`...)
+	dst = e.ReceivedAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = append(dst, `","data":`...)
+	if len(e.Data) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, e.Data...)
+	}
+	return append(dst, '}')
+}
+
+// MarshalJSON implements json.Marshaler.
+func (e *Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, len(e.Data)+400)), nil
+}
+
+// NewMessage builds the benthos message for the event: the JSON body and every
+// woocommerce_* metadata key.
+func (e *Event) NewMessage() *service.Message {
+	msg := service.NewMessage(e.AppendJSON(make([]byte, 0, len(e.Data)+400)))
+	e.SetMeta(msg)
+	return msg
+}
+
+// SetMeta sets the woocommerce_* metadata keys on msg.
+func (e *Event) SetMeta(msg *service.Message) {
+	key := e.ResourceKey
+	if key == "" {
+		key = Plural(e.Resource)
+	}
+	msg.MetaSetMut(MetaEventID, e.ID())
+	msg.MetaSetMut(MetaType, e.Type())
+	msg.MetaSetMut(MetaResource, e.Resource)
+	msg.MetaSetMut(MetaAction, e.Action)
+	msg.MetaSetMut(MetaObjectID, e.ObjectID)
+	msg.MetaSetMut(MetaStore, e.Store)
+	msg.MetaSetMut(MetaSource, e.Source)
+	msg.MetaSetMut(MetaVersionKey, e.VersionKey())
+	msg.MetaSetMut(MetaOccurredAt, e.OccurredAt().Format(time.RFC3339))
+	msg.MetaSetMut(MetaResourceKey, key)
+}
+
+// NormalizeStore canonicalises a store URL: lower-case scheme and host, no
+// trailing slash, no query or fragment, path kept (sub-directory installs).
+// X-WC-Webhook-Source ("http://shop/") and a configured store_url
+// ("http://shop") normalise to the same string.
+func NormalizeStore(raw string) string {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(raw, "/")
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	u.User = nil
+	u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String()
+}
+
+var singulars = map[string]string{
+	"orders":     "order",
+	"products":   "product",
+	"customers":  "customer",
+	"coupons":    "coupon",
+	"refunds":    "refund",
+	"variations": "variation",
+	"webhooks":   "webhook",
+}
+
+// Singular maps WooCommerce's plural route names to the singular resource names
+// its webhook topics use; other names pass through unchanged.
+func Singular(name string) string {
+	if s, ok := singulars[name]; ok {
+		return s
+	}
+	return name
+}
+
+// Plural is the inverse of Singular for the known resources; other names pass
+// through unchanged.
+func Plural(resource string) string {
+	for p, s := range singulars {
+		if s == resource {
+			return p
+		}
+	}
+	return resource
+}
+
+// ErrNoTime is returned by ParseWooTime for an empty or null date.
+var ErrNoTime = errors.New("no date")
+
+// ParseWooTime parses a WooCommerce `_gmt` date ("2006-01-02T15:04:05") as UTC.
+// It also accepts a fractional second and an explicit zone (Z or ±hh:mm), which
+// other routes and plugins emit, converting them to UTC.
+func ParseWooTime(s string) (time.Time, error) {
+	if s == "" || s == "null" {
+		return time.Time{}, ErrNoTime
+	}
+	if len(s) == len(WooTimeLayout) {
+		t, err := time.ParseInLocation(WooTimeLayout, s, time.UTC)
+		if err == nil {
+			return t, nil
+		}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("date %q is not a WooCommerce date (want %s, UTC)", s, WooTimeLayout)
+	}
+	return t, nil
+}
+
+// FormatWooTime formats t as a naive UTC WooCommerce date, the form
+// `modified_after` needs with `dates_are_gmt=true`.
+func FormatWooTime(t time.Time) string {
+	return t.UTC().Format(WooTimeLayout)
+}
