@@ -56,7 +56,7 @@ const (
 // RequestInfo describes one HTTP attempt, passed to Config.OnRequest.
 type RequestInfo struct {
 	Method   string
-	Path     string // the route as given, e.g. "/wc/v3/orders"
+	Path     string // the route as given with numeric segments as {id}, e.g. "/wc/v3/orders/{id}"
 	Status   int    // 0 when no response was received
 	Attempt  int    // 1 for the first try
 	Duration time.Duration
@@ -137,7 +137,7 @@ func ConnectionFields() []*service.ConfigField {
 			Optional().
 			Advanced(),
 		service.NewDurationField(FieldMaxRetryElapsed).
-			Description("Longest time spent retrying one call after network errors, 429, 500, 502, 503, 504 or a truncated/non-JSON success body, with exponential backoff and jitter honouring `Retry-After`. 400, 401, 403 and 404 are never retried. `0s` disables retries.").
+			Description("Longest time spent retrying one call after network errors, 429, 500, 502, 503, 504 or a truncated/non-JSON success body, with exponential backoff and jitter honouring `Retry-After`. 400, 401, 403 and 404 are never retried; POST (webhook creation) is retried only on 429, 503 and refused connections, where the store cannot have acted. `0s` disables retries.").
 			Default(DefaultMaxRetryElapsed.String()).
 			Advanced(),
 		service.NewStringField(FieldUserAgent).

@@ -1,0 +1,235 @@
+package wcpoll
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/wooevents/wooevents/plugin/boltcache"
+)
+
+// Buckets of the state file, per resource name.
+const (
+	bucketTrashed = "wcpoll_trashed_"   // ids seen in trash → modification second
+	bucketKnown   = "wcpoll_known_"     // ids seen (scan state, reconciliation) → modification second
+	bucketCkpt    = "wcpoll_checkpoint" // checkpoint when no checkpoint_cache is set
+)
+
+// stateStore keeps per-id state in a bbolt file, so memory does not grow
+// with the store. Changes carried by an emitted batch are applied when the
+// batch is acknowledged; until then they sit in a small in-memory overlay
+// (bounded by checkpoint_limit) that lookups consult first.
+type stateStore struct {
+	root    *boltcache.Store
+	temp    string // removed on close when the file is temporary
+	mu      sync.Mutex
+	buckets map[string]*boltcache.Store
+	pending map[string]pendingVal // bucket + "\x00" + key
+	seq     uint64
+}
+
+type pendingVal struct {
+	sec int64
+	del bool
+	seq uint64
+}
+
+// stateOp is one change, applied on acknowledgement.
+type stateOp struct {
+	bucket string
+	id     string
+	sec    int64
+	del    bool
+	seq    uint64
+}
+
+func openStateStore(path string) (*stateStore, error) {
+	s := &stateStore{buckets: map[string]*boltcache.Store{}, pending: map[string]pendingVal{}}
+	if path == "" {
+		dir, err := os.MkdirTemp("", "wooevents-poll-")
+		if err != nil {
+			return nil, fmt.Errorf("state_path: creating a temporary state file: %w", err)
+		}
+		s.temp = dir
+		path = filepath.Join(dir, "state.db")
+	}
+	root, err := boltcache.Open(path, bucketCkpt, boltcache.Options{SweepInterval: -1})
+	if err != nil {
+		if s.temp != "" {
+			_ = os.RemoveAll(s.temp)
+		}
+		return nil, fmt.Errorf("state_path: %w", err)
+	}
+	s.root = root
+	return s, nil
+}
+
+func (s *stateStore) bucket(name string) (*boltcache.Store, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.buckets[name]; ok {
+		return b, nil
+	}
+	b, err := s.root.Bucket(name)
+	if err != nil {
+		return nil, err
+	}
+	s.buckets[name] = b
+	return b, nil
+}
+
+func (s *stateStore) close() error {
+	s.mu.Lock()
+	var errs []error
+	for _, b := range s.buckets {
+		errs = append(errs, b.Close())
+	}
+	s.buckets = map[string]*boltcache.Store{}
+	s.mu.Unlock()
+	errs = append(errs, s.root.Close())
+	if s.temp != "" {
+		errs = append(errs, os.RemoveAll(s.temp))
+	}
+	return errors.Join(errs...)
+}
+
+// get returns the second stored for id, consulting pending changes first.
+func (s *stateStore) get(bucket, id string) (int64, bool, error) {
+	key := idKey(id)
+	s.mu.Lock()
+	p, ok := s.pending[bucket+"\x00"+key]
+	s.mu.Unlock()
+	if ok {
+		return p.sec, !p.del, nil
+	}
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return 0, false, err
+	}
+	v, err := b.Get(key)
+	if errors.Is(err, boltcache.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	sec, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("state %s %s: %w", bucket, id, err)
+	}
+	return sec, true, nil
+}
+
+// stage records a change in the overlay and returns it for apply.
+func (s *stateStore) stage(bucket, id string, sec int64, del bool) stateOp {
+	key := idKey(id)
+	s.mu.Lock()
+	s.seq++
+	op := stateOp{bucket: bucket, id: id, sec: sec, del: del, seq: s.seq}
+	s.pending[bucket+"\x00"+key] = pendingVal{sec: sec, del: del, seq: op.seq}
+	s.mu.Unlock()
+	return op
+}
+
+// apply writes acknowledged changes and drops them from the overlay. A
+// delete only removes an entry not changed since the delete was observed.
+func (s *stateStore) apply(ops []stateOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	puts := map[string][]boltcache.Item{}
+	var errs []error
+	for _, op := range ops {
+		key := idKey(op.id)
+		if op.del {
+			b, err := s.bucket(op.bucket)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if v, err := b.Get(key); err == nil {
+				if cur, perr := strconv.ParseInt(string(v), 10, 64); perr == nil && cur > op.sec && op.sec > 0 {
+					continue // changed again since
+				}
+				if err := b.Delete(key); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			continue
+		}
+		puts[op.bucket] = append(puts[op.bucket], boltcache.Item{Key: key, Value: strconv.AppendInt(nil, op.sec, 10)})
+	}
+	for name, items := range puts {
+		b, err := s.bucket(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := b.SetMulti(items...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.mu.Lock()
+	for _, op := range ops {
+		k := op.bucket + "\x00" + idKey(op.id)
+		if p, ok := s.pending[k]; ok && p.seq == op.seq {
+			delete(s.pending, k)
+		}
+	}
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// putNow writes entries at once (silent baselines, which emit nothing).
+func (s *stateStore) putNow(bucket string, ids []string, secs []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	items := make([]boltcache.Item, len(ids))
+	for i := range ids {
+		items[i] = boltcache.Item{Key: idKey(ids[i]), Value: strconv.AppendInt(nil, secs[i], 10)}
+	}
+	return b.SetMulti(items...)
+}
+
+// rangeIDs calls fn for stored ids with key >= from in id order (pending
+// changes are not merged in). fn returning boltcache.ErrStop ends it.
+func (s *stateStore) rangeIDs(bucket, fromID string, fn func(id string, sec int64) error) error {
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	from := ""
+	if fromID != "" {
+		from = idKey(fromID)
+	}
+	return b.ForEachFrom(from, func(k string, v []byte) error {
+		sec, _ := strconv.ParseInt(string(v), 10, 64)
+		return fn(keyID(k), sec)
+	})
+}
+
+// empty reports whether a bucket has no entries (pending ones included).
+func (s *stateStore) empty(bucket string) (bool, error) {
+	s.mu.Lock()
+	for k, p := range s.pending {
+		if len(k) > len(bucket) && k[:len(bucket)] == bucket && k[len(bucket)] == 0 && !p.del {
+			s.mu.Unlock()
+			return false, nil
+		}
+	}
+	s.mu.Unlock()
+	found := false
+	err := s.rangeIDs(bucket, "", func(string, int64) error {
+		found = true
+		return boltcache.ErrStop
+	})
+	return !found, err
+}

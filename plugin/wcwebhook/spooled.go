@@ -1,0 +1,214 @@
+package wcwebhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/wooevents/wooevents/plugin/wcevent"
+	"github.com/wooevents/wooevents/plugin/wcwebhook/spool"
+)
+
+// spoolSink answers 200 once a delivery is durably in the spool.
+type spoolSink struct {
+	f *spoolFeeder
+}
+
+var recPool = sync.Pool{New: func() any { b := make([]byte, 0, initialBufSize); return &b }}
+
+func (s *spoolSink) accept(_ context.Context, d *delivery, _ wcevent.ObjectFields) outcome {
+	bp := recPool.Get().(*[]byte)
+	rec := d.appendRecord((*bp)[:0])
+	_, err := s.f.sp.Append(rec)
+	*bp = rec[:0]
+	if cap(rec) <= maxPooledBuf {
+		recPool.Put(bp)
+	}
+	switch {
+	case err == nil:
+		s.f.m.spoolDepth.Set(s.f.sp.Depth())
+		return ok200
+	case errors.Is(err, spool.ErrFull):
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolFull, retryAfter: 30}
+	case errors.Is(err, spool.ErrClosed):
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retryAfter: 5}
+	default:
+		s.f.log.Errorf("woocommerce_webhook: spool write failed: %v", err)
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolError, retryAfter: 5}
+	}
+}
+
+// Redelivery backoff of nacked spooled deliveries.
+const (
+	retryMinBackoff = 100 * time.Millisecond
+	retryMaxBackoff = 30 * time.Second
+	readAhead       = 64
+)
+
+// retryItem is a nacked spool record waiting to be emitted again.
+type retryItem struct {
+	rec      spool.Record
+	attempts int
+	at       time.Time
+}
+
+// spoolFeeder feeds the pipeline from the spool: records in order, nacked
+// ones again after a backoff. A record leaves the spool only on its ack.
+type spoolFeeder struct {
+	sp      *spool.Spool
+	log     *service.Logger
+	m       *metrics
+	confirm *deleteConfirmer
+
+	// Only ReadBatch touches last and buf.
+	last uint64         // highest sequence read from disk
+	buf  []spool.Record // read ahead, not yet emitted
+
+	mu        sync.Mutex
+	retry     []retryItem
+	retryKick chan struct{}
+}
+
+func (f *spoolFeeder) read(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	for {
+		if it, wait := f.popRetry(time.Now()); it != nil {
+			if msg := f.prepare(ctx, it.rec); msg != nil {
+				return service.MessageBatch{msg}, f.ackFunc(it.rec, it.attempts), nil
+			}
+			if ctx.Err() != nil {
+				f.pushRetry(retryItem{rec: it.rec, attempts: it.attempts, at: time.Now()})
+				return nil, nil, ctx.Err()
+			}
+			continue
+		} else if len(f.buf) == 0 {
+			recs, err := f.sp.ReadAfter(f.last, readAhead)
+			if err != nil {
+				if errors.Is(err, spool.ErrClosed) {
+					return nil, nil, service.ErrEndOfInput
+				}
+				return nil, nil, err
+			}
+			if len(recs) > 0 {
+				f.buf = recs
+				f.last = recs[len(recs)-1].Seq
+			} else if err := f.wait(ctx, wait); err != nil {
+				return nil, nil, err
+			} else {
+				continue
+			}
+		}
+		for len(f.buf) > 0 {
+			rec := f.buf[0]
+			f.buf = f.buf[1:]
+			if msg := f.prepare(ctx, rec); msg != nil {
+				return service.MessageBatch{msg}, f.ackFunc(rec, 0), nil
+			}
+			if ctx.Err() != nil {
+				f.buf = append([]spool.Record{rec}, f.buf...)
+				return nil, nil, ctx.Err()
+			}
+		}
+	}
+}
+
+// wait blocks until an append, a due retry (after wait when > 0) or ctx.
+func (f *spoolFeeder) wait(ctx context.Context, wait time.Duration) error {
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-f.sp.Notify():
+	case <-f.retryKick:
+	case <-timer:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// prepare turns a record into a message; nil when it is not to be emitted
+// (malformed: removed; spurious delete: removed; ctx cancelled during the
+// delete check: kept).
+func (f *spoolFeeder) prepare(ctx context.Context, rec spool.Record) *service.Message {
+	d, err := decodeRecord(rec.Value)
+	var fields wcevent.ObjectFields
+	if err == nil {
+		fields, err = wcevent.ExtractFields(d.Body)
+	}
+	if err != nil {
+		f.log.Errorf("woocommerce_webhook: spool record %d is unreadable (%v), removing it", rec.Seq, err)
+		f.remove(rec.Seq)
+		return nil
+	}
+	ev := d.event(fields)
+	if f.confirm != nil && f.confirm.applies(&ev) {
+		emit := f.confirm.check(ctx, &ev)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !emit {
+			f.remove(rec.Seq)
+			return nil
+		}
+	}
+	return d.message(&ev)
+}
+
+func (f *spoolFeeder) remove(seq uint64) {
+	if err := f.sp.Remove(seq); err != nil && !errors.Is(err, spool.ErrClosed) {
+		f.log.Errorf("woocommerce_webhook: removing spool record %d: %v (it will be emitted again after a restart)", seq, err)
+	}
+	f.m.spoolDepth.Set(f.sp.Depth())
+}
+
+func (f *spoolFeeder) ackFunc(rec spool.Record, attempts int) service.AckFunc {
+	return func(_ context.Context, err error) error {
+		if err == nil {
+			f.remove(rec.Seq)
+			return nil
+		}
+		attempts++
+		backoff := retryMinBackoff << min(attempts-1, 16)
+		if backoff > retryMaxBackoff {
+			backoff = retryMaxBackoff
+		}
+		f.log.Warnf("woocommerce_webhook: spooled delivery %d nacked (%v), emitting it again in %s", rec.Seq, err, backoff)
+		f.pushRetry(retryItem{rec: rec, attempts: attempts, at: time.Now().Add(backoff)})
+		return nil
+	}
+}
+
+func (f *spoolFeeder) pushRetry(it retryItem) {
+	f.mu.Lock()
+	f.retry = append(f.retry, it)
+	f.mu.Unlock()
+	select {
+	case f.retryKick <- struct{}{}:
+	default:
+	}
+}
+
+// popRetry returns a due retry, or nil and how long until the next one is
+// due (0 when none waits).
+func (f *spoolFeeder) popRetry(now time.Time) (*retryItem, time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var next time.Duration
+	for i, it := range f.retry {
+		if !it.at.After(now) {
+			f.retry = append(f.retry[:i], f.retry[i+1:]...)
+			return &it, 0
+		}
+		if d := it.at.Sub(now); next == 0 || d < next {
+			next = d
+		}
+	}
+	return nil, next
+}
