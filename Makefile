@@ -25,7 +25,7 @@ test: build test-go test-config
 
 test-go:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	WOOEVENTS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
 # Lint every pipeline and resource with the built binary, then run their <name>_benthos_test.yaml twins.
 test-config: build
@@ -36,7 +36,7 @@ bench: build
 	$(GO) run ./tests/bench/cmd/bench -bin $(BIN) -out tests/bench/results/latest.json
 
 soak: build
-	WOOEVENTS_SOAK=1 $(GO) test -count=1 -timeout 60m ./tests/soak/... ./plugin/...
+	WOOEVENTS_SOAK=1 WOOEVENTS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m ./tests/soak/... ./plugin/...
 
 FUZZTIME ?= 30s
 fuzz:

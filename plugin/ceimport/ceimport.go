@@ -41,6 +41,7 @@ const (
 	EnvDataDir           = "WOOEVENTS_DATA_DIR"
 	EnvHTTPAddress       = "WOOEVENTS_HTTP_ADDRESS"
 	EnvPollStartFrom     = "WOOEVENTS_POLL_START_FROM"
+	EnvPollInterval      = "WOOEVENTS_POLL_INTERVAL"
 	elementKey           = "woocommercerest"
 	defaultIntervalMins  = 1.0
 	maxJSONBody          = 1 << 20
@@ -159,6 +160,9 @@ func Import(body []byte) (*Result, error) {
 			EnvVar{Name: EnvWebhookSecret, Secret: true, Required: true, Description: "a new random secret, also set on the store's WooCommerce webhooks"},
 			EnvVar{Name: EnvDeliveryURL, Description: "public URL of this receiver (…/webhooks/woocommerce): set it to have the webhooks registered and kept active"},
 		)
+	}
+	if inst.mode == vendorPolling {
+		res.Env = append(res.Env, EnvVar{Name: EnvPollInterval, From: configurationPrefix + keyRefreshInterval, Value: inst.interval.String(), Description: "time between polls"})
 	}
 	res.Env = append(res.Env,
 		EnvVar{Name: EnvStoreURL, From: configurationPrefix + keyStoreURL, Value: inst.storeURL, Description: "the store"},
@@ -750,7 +754,7 @@ func render(inst *instance) ([]byte, error) {
 			"store_url", "${"+EnvStoreURL+":"+inst.storeURL+"}",
 			"consumer_key", "${"+EnvConsumerKey+":}",
 			"consumer_secret", "${"+EnvConsumerSecret+":}",
-			"interval", inst.interval.String(),
+			"interval", "${"+EnvPollInterval+":"+inst.interval.String()+"}",
 			"start_from", "${"+EnvPollStartFrom+":now}",
 			"state_path", dataDir+"/"+stateName+"-poll.db",
 			"resources", seq(res...),

@@ -70,7 +70,7 @@ func TestImportPollingFixture(t *testing.T) {
 	assert.Equal(t, "${WOOEVENTS_STORE_URL:https://store.example.org}", g.Input.Poll.StoreURL)
 	assert.Equal(t, "${WOOEVENTS_CONSUMER_KEY:}", g.Input.Poll.Key)
 	assert.Equal(t, "${WOOEVENTS_CONSUMER_SECRET:}", g.Input.Poll.Secret)
-	assert.Equal(t, "5m0s", g.Input.Poll.Interval)
+	assert.Equal(t, "${WOOEVENTS_POLL_INTERVAL:5m0s}", g.Input.Poll.Interval)
 	assert.Equal(t, []map[string]string{
 		{"name": "contacts", "path": "/wp-json/wc/v3/customers"},
 		{"name": "discounts", "path": "/wp-json/wc/v3/coupons"},
@@ -132,7 +132,7 @@ func TestImportConversions(t *testing.T) {
 	lint(t, res.Config)
 	var g genConfig
 	require.NoError(t, yaml.Unmarshal(res.Config, &g))
-	assert.Equal(t, "30s", g.Input.Poll.Interval)
+	assert.Equal(t, "${WOOEVENTS_POLL_INTERVAL:30s}", g.Input.Poll.Interval)
 	assert.Equal(t, []map[string]string{{
 		"name": "orders", "path": "/wp-json/wc/v3/orders", "id_field": "number",
 		"date_format": "2006-01-02 15:04:05", "created_tolerance": "5s",

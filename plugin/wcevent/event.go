@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -70,7 +71,15 @@ func (e *Event) Version() string {
 	if e.Modified.IsZero() {
 		return ""
 	}
-	return e.Modified.UTC().Format(time.RFC3339)
+	var buf [32]byte
+	return string(e.appendVersion(buf[:0]))
+}
+
+func (e *Event) appendVersion(dst []byte) []byte {
+	if e.Modified.IsZero() {
+		return dst
+	}
+	return e.Modified.UTC().AppendFormat(dst, time.RFC3339)
 }
 
 // OccurredAt is the modification time, or the receive time when the source did
@@ -86,15 +95,25 @@ func (e *Event) OccurredAt() time.Time {
 // store, resource, object id, action and version separated by 0x1f. The same
 // change seen twice (webhook and poll, duplicate delivery, replay) gets the same id.
 func (e *Event) ID() string {
-	h := sha256.New()
-	for i, part := range [...]string{e.Store, e.Resource, e.ObjectID, e.Action, e.Version()} {
-		if i > 0 {
-			h.Write([]byte{0x1f})
-		}
-		h.Write([]byte(part))
-	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var id [32]byte
+	e.appendID(id[:0])
+	return string(id[:])
+}
+
+// appendID appends the 32 hex characters of the id to dst.
+func (e *Event) appendID(dst []byte) []byte {
+	var stack [256]byte
+	in := append(stack[:0], e.Store...)
+	in = append(in, 0x1f)
+	in = append(in, e.Resource...)
+	in = append(in, 0x1f)
+	in = append(in, e.ObjectID...)
+	in = append(in, 0x1f)
+	in = append(in, e.Action...)
+	in = append(in, 0x1f)
+	in = e.appendVersion(in)
+	sum := sha256.Sum256(in)
+	return hex.AppendEncode(dst, sum[:16])
 }
 
 // VersionKey is store|resource|object_id|version: the key that collapses a
@@ -107,19 +126,32 @@ func (e *Event) VersionKey() string {
 // (it must be valid JSON; nil is written as null).
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":"`...)
-	dst = append(dst, e.ID()...)
+	dst = e.appendID(dst)
+	return e.appendRest(dst)
+}
+
+// appendRest appends everything after the id.
+func (e *Event) appendRest(dst []byte) []byte {
 	dst = append(dst, `","type":`...)
-	dst = strconv.AppendQuote(dst, e.Type())
+	if plain(e.Resource) && plain(e.Action) {
+		dst = append(dst, '"')
+		dst = append(dst, e.Resource...)
+		dst = append(dst, '.')
+		dst = append(dst, e.Action...)
+		dst = append(dst, '"')
+	} else {
+		dst = strconv.AppendQuote(dst, e.Type())
+	}
 	dst = append(dst, `,"resource":`...)
-	dst = strconv.AppendQuote(dst, e.Resource)
+	dst = appendQuoted(dst, e.Resource)
 	dst = append(dst, `,"action":`...)
-	dst = strconv.AppendQuote(dst, e.Action)
+	dst = appendQuoted(dst, e.Action)
 	dst = append(dst, `,"object_id":`...)
-	dst = strconv.AppendQuote(dst, e.ObjectID)
+	dst = appendQuoted(dst, e.ObjectID)
 	dst = append(dst, `,"store":`...)
-	dst = strconv.AppendQuote(dst, e.Store)
+	dst = appendQuoted(dst, e.Store)
 	dst = append(dst, `,"source":`...)
-	dst = strconv.AppendQuote(dst, e.Source)
+	dst = appendQuoted(dst, e.Source)
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = e.OccurredAt().AppendFormat(dst, time.RFC3339)
 	dst = append(dst, `","received_at":"`...)
@@ -133,6 +165,26 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// plain reports whether strconv.Quote would only wrap s in quotes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendQuoted is strconv.AppendQuote with a fast path for plain ASCII.
+func appendQuoted(dst []byte, s string) []byte {
+	if !plain(s) {
+		return strconv.AppendQuote(dst, s)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
 // MarshalJSON implements json.Marshaler.
 func (e *Event) MarshalJSON() ([]byte, error) {
 	return e.AppendJSON(make([]byte, 0, len(e.Data)+400)), nil
@@ -141,27 +193,82 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 // NewMessage builds the benthos message for the event: the JSON body and every
 // woocommerce_* metadata key.
 func (e *Event) NewMessage() *service.Message {
-	msg := service.NewMessage(e.AppendJSON(make([]byte, 0, len(e.Data)+400)))
-	e.SetMeta(msg)
+	body := make([]byte, 0, len(e.Data)+len(e.Store)+len(e.ObjectID)+2*len(e.Resource)+2*len(e.Action)+len(e.Source)+320)
+	body = append(body, `{"id":"`...)
+	body = e.appendID(body)
+	id := string(body[len(body)-32:])
+	body = e.appendRest(body)
+	msg := metaTemplate(e).Copy() // shares the constant keys until written
+	msg.SetBytes(body)
+	e.setVariableMeta(msg, id)
 	return msg
 }
 
 // SetMeta sets the woocommerce_* metadata keys on msg.
 func (e *Event) SetMeta(msg *service.Message) {
+	e.setConstantMeta(msg)
+	e.setVariableMeta(msg, e.ID())
+}
+
+// setConstantMeta sets the keys that are the same for every event of one
+// store, resource, action and source.
+func (e *Event) setConstantMeta(msg *service.Message) {
 	key := e.ResourceKey
 	if key == "" {
 		key = Plural(e.Resource)
 	}
-	msg.MetaSetMut(MetaEventID, e.ID())
 	msg.MetaSetMut(MetaType, e.Type())
 	msg.MetaSetMut(MetaResource, e.Resource)
 	msg.MetaSetMut(MetaAction, e.Action)
-	msg.MetaSetMut(MetaObjectID, e.ObjectID)
 	msg.MetaSetMut(MetaStore, e.Store)
 	msg.MetaSetMut(MetaSource, e.Source)
+	msg.MetaSetMut(MetaResourceKey, key)
+}
+
+// setVariableMeta sets the keys that differ between events.
+func (e *Event) setVariableMeta(msg *service.Message, id string) {
+	msg.MetaSetMut(MetaEventID, id)
+	msg.MetaSetMut(MetaObjectID, e.ObjectID)
 	msg.MetaSetMut(MetaVersionKey, e.VersionKey())
 	msg.MetaSetMut(MetaOccurredAt, e.OccurredAt().Format(time.RFC3339))
-	msg.MetaSetMut(MetaResourceKey, key)
+}
+
+// templateKey names the constant metadata of a kind of event.
+type templateKey struct {
+	store, resource, resourceKey, action, source string
+}
+
+// templates caches one message per templateKey holding the constant
+// metadata keys (placeholders for the others, so that a copy's map is
+// allocated at its final size). Copies share the template's map until they
+// write to it, which NewMessage does at once: the template is never
+// changed. Bounded: past maxTemplates kinds new ones are not cached.
+var (
+	templatesMu sync.RWMutex
+	templates   = map[templateKey]*service.Message{}
+)
+
+const maxTemplates = 256
+
+func metaTemplate(e *Event) *service.Message {
+	k := templateKey{e.Store, e.Resource, e.ResourceKey, e.Action, e.Source}
+	templatesMu.RLock()
+	t := templates[k]
+	templatesMu.RUnlock()
+	if t != nil {
+		return t
+	}
+	t = service.NewMessage(nil)
+	e.setConstantMeta(t)
+	for _, key := range [...]string{MetaEventID, MetaObjectID, MetaVersionKey, MetaOccurredAt} {
+		t.MetaSetMut(key, "")
+	}
+	templatesMu.Lock()
+	if len(templates) < maxTemplates {
+		templates[k] = t
+	}
+	templatesMu.Unlock()
+	return t
 }
 
 // NormalizeStore canonicalises a store URL: lower-case scheme and host, no

@@ -194,6 +194,10 @@ type pollInput struct {
 	mEvents   *service.MetricCounter
 	mLag      *service.MetricGauge
 
+	// bg bounds background work (page prefetches); cancelled by Close.
+	bg       context.Context
+	bgCancel context.CancelFunc
+
 	// set by Connect
 	client   *wcclient.Client
 	state    *stateStore
@@ -219,6 +223,7 @@ type pollInput struct {
 
 func newPollInput(conf *service.ParsedConfig, mgr *service.Resources) (*pollInput, error) {
 	in := &pollInput{mgr: mgr, log: mgr.Logger(), now: time.Now}
+	in.bg, in.bgCancel = context.WithCancel(context.Background())
 	var err error
 	if in.clientCfg, err = wcclient.ConfigFromParsed(conf, mgr); err != nil {
 		return nil, err
@@ -612,6 +617,7 @@ func (in *pollInput) loadCheckpoint(ctx context.Context) (*checkpointDoc, error)
 
 // Close stores the last acknowledged position and releases the state file.
 func (in *pollInput) Close(ctx context.Context) error {
+	in.bgCancel()
 	var errs []error
 	in.ckptMu.Lock()
 	if in.unsaved != nil {

@@ -31,9 +31,9 @@ type modRunner struct {
 
 func newModRunner(in *pollInput, r *resource, st *resourceState) (*modRunner, error) {
 	m := &modRunner{in: in, res: r, st: st}
-	m.main = newWalk(r, in.client, false, &st.Main, in.pageSize, in.overlap, in.log)
+	m.main = newWalk(in.bg, r, in.client, false, &st.Main, in.pageSize, in.overlap, in.log)
 	if in.detectDeletes && r.trash {
-		m.trash = newWalk(r, in.client, true, &st.Trash, in.pageSize, in.overlap, in.log)
+		m.trash = newWalk(in.bg, r, in.client, true, &st.Trash, in.pageSize, in.overlap, in.log)
 		empty, err := in.state.empty(bucketTrashed + r.name)
 		if err != nil {
 			return nil, err
@@ -98,7 +98,8 @@ func (m *modRunner) next(ctx context.Context) (*batch, error) {
 
 // walkBatch merges list and trash into one batch of up to page_size events;
 // it ends the batch where a walk would have to fetch, so each request's
-// page is emitted before the next request (back-pressure). nil: done.
+// page is emitted before the walk reads the next one (back-pressure: only
+// one page per walk is requested ahead, see walk.startPrefetch). nil: done.
 func (m *modRunner) walkBatch(ctx context.Context) (*batch, error) {
 	b := &batch{}
 	walks := []*walk{m.main}

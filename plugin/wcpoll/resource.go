@@ -1,6 +1,7 @@
 package wcpoll
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +101,7 @@ var defaultResources = []any{
 type resource struct {
 	name, path, resource string
 	fields               []string // gjson paths: id, updated, created, status
+	topLevel             bool     // every field is a plain top-level key: one-pass scan
 	parseDate            dateParser
 	params               url.Values
 	strategy             string
@@ -147,6 +149,7 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 		return nil, fmt.Errorf("resource %s: id_field and updated_field must not be empty", r.name)
 	}
 	r.fields = []string{idf, upd, crt, "status"}
+	r.topLevel = plainKey(idf) && plainKey(upd) && (crt == "" || plainKey(crt))
 	if fmtStr, err = optString(conf, fieldResDateFormat, ""); err != nil {
 		return nil, err
 	}
@@ -216,29 +219,193 @@ type record struct {
 	idx        int // index within its page
 }
 
-// parseRecord reads id, dates and status with gjson, without decoding the
-// object. prevSec stands in for a missing modification date so the record
-// keeps its place in the walk.
+// parseRecord reads id, dates and status without decoding the object: in
+// one pass over its top-level keys when the fields are plain keys, else
+// with gjson paths. prevSec stands in for a missing modification date so
+// the record keeps its place in the walk.
 func (r *resource) parseRecord(raw json.RawMessage, prevSec int64) (record, error) {
 	rec := record{Raw: raw}
-	vals := gjson.GetManyBytes(raw, r.fields...)
-	rec.Key.ID = scalar(vals[0])
+	var id, mod, crt, status gjson.Result
+	ok := false
+	if r.topLevel {
+		var vals [4]gjson.Result
+		ok = topLevelFields(raw, r.fields, &vals)
+		id, mod, crt, status = vals[0], vals[1], vals[2], vals[3]
+	}
+	if !ok {
+		vals := gjson.GetManyBytes(raw, r.fields...)
+		id, mod, crt, status = vals[0], vals[1], vals[2], vals[3]
+	}
+	rec.Key.ID = scalar(id)
 	if rec.Key.ID == "" {
 		return rec, fmt.Errorf("%s object without %s", r.name, r.fields[0])
 	}
-	if t, err := r.parseDate(scalar(vals[1])); err == nil {
+	if t, err := r.parseDate(scalar(mod)); err == nil {
 		rec.Modified = t
 		rec.Key.Sec = t.Unix()
 	} else {
 		rec.Key.Sec = prevSec
 	}
 	if r.fields[2] != "" {
-		if t, err := r.parseDate(scalar(vals[2])); err == nil {
+		if t, err := r.parseDate(scalar(crt)); err == nil {
 			rec.Created, rec.HasCreated = t.Unix(), true
 		}
 	}
-	rec.Status = scalar(vals[3])
+	rec.Status = scalar(status)
 	return rec, nil
+}
+
+// plainKey reports whether a gjson path is just one object key (no
+// separators, wildcards, queries, modifiers or escapes).
+func plainKey(p string) bool {
+	if p == "" {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// topLevelFields reads the top-level keys named in keys from a JSON object
+// in one pass, stopping once all are found, into out (same order; absent
+// keys stay zero). Only the found values are parsed. It reports false when
+// obj is not an object it can read this way (malformed, or keys with
+// escapes): the caller then uses gjson. When a key repeats, the first
+// wins, as with gjson.
+func topLevelFields(obj []byte, keys []string, out *[4]gjson.Result) bool {
+	i := skipWS(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	want := 0
+	for _, k := range keys {
+		if k != "" {
+			want++
+		}
+	}
+	var found [4]bool
+	i = skipWS(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return true
+	}
+	for i < len(obj) {
+		if obj[i] != '"' {
+			return false
+		}
+		end := bytes.IndexByte(obj[i+1:], '"')
+		if end < 0 {
+			return false
+		}
+		key := obj[i+1 : i+1+end]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return false
+		}
+		i = skipWS(obj, i+2+end)
+		if i >= len(obj) || obj[i] != ':' {
+			return false
+		}
+		i = skipWS(obj, i+1)
+		vend := skipValue(obj, i)
+		if vend < 0 {
+			return false
+		}
+		for n, k := range keys {
+			if !found[n] && k != "" && string(key) == k {
+				found[n] = true
+				want--
+				out[n] = gjson.ParseBytes(obj[i:vend])
+			}
+		}
+		if want == 0 {
+			return true
+		}
+		i = skipWS(obj, vend)
+		if i >= len(obj) {
+			return false
+		}
+		switch obj[i] {
+		case ',':
+			i = skipWS(obj, i+1)
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string whose opening quote is at
+// i, or -1.
+func skipString(b []byte, i int) int {
+	i++
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		bs := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			bs++
+		}
+		i++
+		if bs%2 == 0 {
+			return i
+		}
+	}
+}
+
+// skipValue returns the index after the JSON value starting at i, or -1.
+// It checks structure (brackets, strings), not every token: the page was
+// validated when it was read.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\n', '\r', '\t':
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 func scalar(v gjson.Result) string {

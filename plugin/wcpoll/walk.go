@@ -53,6 +53,21 @@ type walk struct {
 
 	serverNow time.Time
 	requests  int
+
+	// bg is the context of prefetches (cancelled when the input closes);
+	// pf is the request for the page the walk expects to need next, sent
+	// while the current page is emitted.
+	bg context.Context
+	pf *prefetch
+}
+
+// prefetch is one list request running ahead of the walk.
+type prefetch struct {
+	key    string // encoded query: used only if the walk asks exactly this
+	cancel context.CancelFunc
+	done   chan struct{}
+	page   *wcclient.Page
+	err    error
 }
 
 type logger interface {
@@ -60,9 +75,11 @@ type logger interface {
 	Debugf(format string, args ...any)
 }
 
-func newWalk(res *resource, client lister, trash bool, pos *streamPos, perPage int, overlap time.Duration, log logger) *walk {
+// newWalk makes a walk; bg bounds the lifetime of its prefetches (nil:
+// no prefetching).
+func newWalk(bg context.Context, res *resource, client lister, trash bool, pos *streamPos, perPage int, overlap time.Duration, log logger) *walk {
 	ov := int64((overlap + time.Second - 1) / time.Second)
-	return &walk{res: res, client: client, trash: trash, pos: pos, perPage: perPage, overlap: ov, log: log, fetchOff: -1}
+	return &walk{bg: bg, res: res, client: client, trash: trash, pos: pos, perPage: perPage, overlap: ov, log: log, fetchOff: -1}
 }
 
 // reset prepares the walk for a new poll.
@@ -189,8 +206,7 @@ func (w *walk) fill(ctx context.Context) error {
 			off = w.fetchOff
 		}
 		off = max(off, 0)
-		page, err := w.client.ListPage(ctx, w.res.path, w.query(off), 1, w.perPage)
-		w.requests++
+		page, err := w.fetch(ctx, w.query(off))
 		if err != nil {
 			return err
 		}
@@ -270,7 +286,67 @@ func (w *walk) fill(ctx context.Context) error {
 			w.pos.N = off + len(page.Items)
 		}
 	}
+	if !w.done && len(w.buf) > 0 {
+		w.startPrefetch()
+	}
 	return nil
+}
+
+// fetch returns the page for q: the prefetched one when it was sent with
+// exactly this query, else a new request. Requests of a walk stay
+// sequential: a prefetch is sent after the page before it was read, and a
+// prefetch for another query is cancelled and not used.
+func (w *walk) fetch(ctx context.Context, q url.Values) (*wcclient.Page, error) {
+	if pf := w.pf; pf != nil {
+		if pf.key == q.Encode() {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err() // the prefetch stays for the next try
+			case <-pf.done:
+			}
+			w.pf = nil
+			pf.cancel()
+			w.requests++
+			return pf.page, pf.err
+		}
+		w.dropPrefetch()
+	}
+	w.requests++
+	return w.client.ListPage(ctx, w.res.path, q, 1, w.perPage)
+}
+
+// startPrefetch sends the request the next fill will make once every
+// buffered record has been taken: the walk's state after the last take,
+// rebased, at offset N-1. Only this page (per walk) is read ahead, so
+// memory stays bounded by one page beyond what is in flight.
+func (w *walk) startPrefetch() {
+	if w.bg == nil || w.pf != nil || w.bg.Err() != nil {
+		return
+	}
+	last := w.buf[len(w.buf)-1]
+	sim := *w
+	p := *w.pos
+	sim.pos = &p
+	p.Has, p.Sec, p.ID = true, last.Key.Sec, last.Key.ID
+	p.N = w.lastOff + last.idx + 1
+	p.Bound = cloneBound(w.lastBound)
+	sim.rebase()
+	q := sim.query(max(p.N-1, 0))
+	ctx, cancel := context.WithCancel(w.bg)
+	pf := &prefetch{key: q.Encode(), cancel: cancel, done: make(chan struct{})}
+	w.pf = pf
+	go func() {
+		defer close(pf.done)
+		pf.page, pf.err = w.client.ListPage(ctx, w.res.path, q, 1, w.perPage)
+	}()
+}
+
+// dropPrefetch cancels an unused prefetch.
+func (w *walk) dropPrefetch() {
+	if w.pf != nil {
+		w.pf.cancel()
+		w.pf = nil
+	}
 }
 
 // serverTime is the store's clock from the Date header, else ours.

@@ -24,8 +24,11 @@ const (
 type deleteConfirmer struct {
 	client *wcclient.Client
 	store  string // normalized store URL the credentials belong to
-	log    *service.Logger
-	m      *metrics
+	// anyStore: the input has one store, so the credentials are its own
+	// whatever URL the deliveries name (http vs https, www.).
+	anyStore bool
+	log      *service.Logger
+	m        *metrics
 }
 
 // confirmedResources are the post-backed resources whose deletes WooCommerce
@@ -35,7 +38,7 @@ var confirmedResources = map[string]bool{"order": true, "product": true, "coupon
 
 // applies reports whether ev is a delete this confirmer checks.
 func (c *deleteConfirmer) applies(ev *wcevent.Event) bool {
-	return ev.Action == wcevent.ActionDeleted && confirmedResources[ev.Resource] && ev.Store == c.store && ev.ObjectID != ""
+	return ev.Action == wcevent.ActionDeleted && confirmedResources[ev.Resource] && (c.anyStore || ev.Store == c.store) && ev.ObjectID != ""
 }
 
 // trashedObject is what the check reads of the object.

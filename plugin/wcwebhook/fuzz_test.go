@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,16 +64,7 @@ func FuzzWebhookHandler(f *testing.F) {
 		}
 		sink.got = sink.got[:0]
 		rec := httptest.NewRecorder()
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			h.ServeHTTP(rec, req)
-		}()
-		select {
-		case <-served:
-		case <-time.After(5 * time.Second):
-			panic(fmt.Sprintf("handler hangs on body %q sig %q topic %q source %q", body, sig, topic, source))
-		}
+		h.ServeHTTP(rec, req)
 
 		switch rec.Code {
 		case http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge:

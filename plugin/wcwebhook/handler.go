@@ -51,6 +51,7 @@ const (
 	ReasonTimeout          = "timeout"
 	ReasonNacked           = "nacked"
 	ReasonShuttingDown     = "shutting_down"
+	ReasonClientGone       = "client_gone"
 	ReasonSpoolFull        = "spool_full"
 	ReasonSpoolError       = "spool_error"
 	ReasonConfirmFailed    = "confirm_failed"

@@ -171,7 +171,9 @@ func (c testCounter) Set(v int64) {
 }
 
 func (m *testMetrics) NewCounterCtor(name string, keys ...string) service.MetricsExporterCounterCtor {
-	return func(values ...string) service.MetricsExporterCounter { return testCounter{m, m.key(name, keys, values)} }
+	return func(values ...string) service.MetricsExporterCounter {
+		return testCounter{m, m.key(name, keys, values)}
+	}
 }
 func (m *testMetrics) NewTimerCtor(name string, keys ...string) service.MetricsExporterTimerCtor {
 	return func(values ...string) service.MetricsExporterTimer { return testCounter{m, m.key(name, keys, values)} }

@@ -145,7 +145,9 @@ With `+"`register`"+`, the input keeps one active webhook per topic pointing at 
 secret: on start and every `+"`check_interval`"+` it creates missing ones, fixes a wrong delivery URL and re-activates
 `+"`disabled`"+` or `+"`paused`"+` ones (a warning says how long a disabled one may have been down;
 `+"`woocommerce_webhooks_reenabled_total`"+`). It recognises its webhooks by delivery URL and topic, or by their name
-(`+"`wooevents [<label>] <topic>`"+`).
+(`+"`wooevents [<label>] <topic>`"+`), so two inputs registering on one store need different labels. A topic the store
+refuses as invalid is skipped with a warning. With `+"`stores`"+`, only the deletes of the store whose URL is
+`+"`register.store_url`"+` are confirmed.
 
 ### Spooled acknowledgement
 
@@ -567,8 +569,9 @@ type Input struct {
 	closeOnce sync.Once
 }
 
-// New builds the input. mgr provides logging, metrics and the rate_limit
-// resource; service.MockResources() works for tests and benchmarks.
+// New builds the input and, with ack: spooled, opens the spool. mgr provides
+// logging, metrics and the rate_limit resource; service.MockResources() works
+// for tests and benchmarks. Close releases what New took.
 func New(conf Config, mgr *service.Resources) (*Input, error) {
 	conf.applyDefaults()
 	if err := conf.validate(); err != nil {
@@ -623,7 +626,8 @@ func New(conf Config, mgr *service.Resources) (*Input, error) {
 		in.client = client
 		in.regStore = wcevent.NormalizeStore(cc.StoreURL)
 		if conf.ConfirmDeletes {
-			in.confirm = &deleteConfirmer{client: client, store: in.regStore, log: in.log, m: in.m}
+			in.confirm = &deleteConfirmer{client: client, store: in.regStore, log: in.log, m: in.m,
+				anyStore: len(conf.Stores) == 1 && conf.Stores[0].Name == ""}
 		}
 		if conf.Register != nil {
 			secret, err := registerSecret(conf.Stores, in.regStore)
@@ -636,7 +640,20 @@ func New(conf Config, mgr *service.Resources) (*Input, error) {
 
 	switch conf.Ack {
 	case AckSpooled:
-		in.feeder = &spoolFeeder{log: in.log, m: in.m, confirm: in.confirm, retryKick: make(chan struct{}, 1)}
+		// Opened here rather than in Connect: a spool locked by another
+		// process is a configuration error to report at once.
+		sp, err := spool.Open(conf.SpoolDir, spool.Options{MaxBytes: conf.SpoolMaxBytes})
+		if err != nil {
+			if in.client != nil {
+				in.client.Close()
+			}
+			return nil, err
+		}
+		in.m.spoolDepth.Set(sp.Depth())
+		if d := sp.Depth(); d > 0 {
+			in.log.Infof("woocommerce_webhook: %d spooled deliveries from a previous run will be emitted", d)
+		}
+		in.feeder = &spoolFeeder{sp: sp, log: in.log, m: in.m, confirm: in.confirm, retryKick: make(chan struct{}, 1)}
 		h.sink = &spoolSink{f: in.feeder}
 	default:
 		in.pending = make(chan *pending)
@@ -671,8 +688,7 @@ func (in *Input) Addr() net.Addr {
 	return in.addr
 }
 
-// Connect opens the spool (ack: spooled), starts the HTTP server and the
-// webhook registration.
+// Connect starts the HTTP server and the webhook registration.
 func (in *Input) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -681,17 +697,6 @@ func (in *Input) Connect(ctx context.Context) error {
 	}
 	if in.connected {
 		return nil
-	}
-	if in.feeder != nil && in.feeder.sp == nil {
-		sp, err := spool.Open(in.conf.SpoolDir, spool.Options{MaxBytes: in.conf.SpoolMaxBytes})
-		if err != nil {
-			return err
-		}
-		in.feeder.sp = sp
-		in.m.spoolDepth.Set(sp.Depth())
-		if d := sp.Depth(); d > 0 {
-			in.log.Infof("woocommerce_webhook: %d spooled deliveries from a previous run will be emitted", d)
-		}
 	}
 	ln, err := net.Listen("tcp", in.conf.Address)
 	if err != nil {
@@ -791,7 +796,7 @@ func (in *Input) Close(ctx context.Context) error {
 				_ = srv.Close()
 			}
 		}
-		if in.feeder != nil && in.feeder.sp != nil {
+		if in.feeder != nil {
 			if cerr := in.feeder.sp.Close(); cerr != nil && err == nil {
 				err = cerr
 			}
@@ -857,7 +862,7 @@ func (s *deliveredSink) accept(ctx context.Context, d *delivery, f wcevent.Objec
 	case <-s.in.closing:
 		return outcome{status: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retryAfter: 5}
 	case <-ctx.Done():
-		return outcome{status: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retryAfter: 5}
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonClientGone, retryAfter: 5}
 	}
 	select {
 	case err := <-p.done:
@@ -868,6 +873,6 @@ func (s *deliveredSink) accept(ctx context.Context, d *delivery, f wcevent.Objec
 	case <-timer.C:
 		return outcome{status: http.StatusServiceUnavailable, reason: ReasonTimeout, retryAfter: 5}
 	case <-ctx.Done():
-		return outcome{status: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retryAfter: 5}
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonClientGone, retryAfter: 5}
 	}
 }

@@ -171,7 +171,7 @@ rate_limit_resources:
 		var relOnce sync.Once
 		defer relOnce.Do(func() { close(release) })
 		got := make(chan string, 10)
-		run := startStream(t, "  secret: "+testSecret+"\n  timeout: 300ms\n  max_in_flight: 1\n",
+		run := startStream(t, "  secret: "+testSecret+"\n  timeout: 2s\n  max_in_flight: 1\n",
 			func(ctx context.Context, m *service.Message) error {
 				id, _ := m.MetaGet("woocommerce_object_id")
 				got <- id

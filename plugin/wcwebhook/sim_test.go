@@ -99,8 +99,36 @@ func drain(run *streamRun) []*service.Message {
 // right fields and metadata. Deletes are confirmed over REST: trashing a
 // product yields one product.deleted, and not the coupon.deleted twin.
 func TestSimulatorEndToEnd(t *testing.T) {
+	t.Run("ack delivered", func(t *testing.T) { simEndToEnd(t, "") })
+	t.Run("ack spooled", func(t *testing.T) {
+		simEndToEnd(t, fmt.Sprintf("  ack: spooled\n  spool_dir: %s\n", t.TempDir()))
+	})
+}
+
+func simEndToEnd(t *testing.T, ackFields string) {
 	sim := startSim(t)
-	run := startStream(t, registerFields(sim, ""), nil, "")
+	run := startStream(t, registerFields(sim, "")+ackFields, nil, "")
+	collect := func() []*service.Message { return drain(run) }
+	if ackFields != "" {
+		// Spooled: the 200 comes before the pipeline sees the delivery. The
+		// spool feeds in order, so once a sentinel posted now comes out,
+		// everything the simulator delivered before it was handled.
+		sentinel := 990000
+		collect = func() []*service.Message {
+			sentinel++
+			body := fmt.Appendf(nil, `{"id":%d}`, sentinel)
+			status, _, _ := post(t, signedRequest(t, run.URL, testSecret, "order.updated", "", body))
+			require.Equal(t, 200, status)
+			var out []*service.Message
+			for {
+				m := run.next(t)
+				if id, _ := m.MetaGet(wcevent.MetaObjectID); id == strconv.Itoa(sentinel) {
+					return out
+				}
+				out = append(out, m)
+			}
+		}
+	}
 	require.Eventually(t, func() bool { return allRegistered(sim, run.URL) }, 20*time.Second, 20*time.Millisecond)
 	hookIDs := map[string]string{}
 	for topic, hs := range ourHooks(sim, run.URL) {
@@ -185,26 +213,26 @@ func TestSimulatorEndToEnd(t *testing.T) {
 		t.Run(resource, func(t *testing.T) {
 			id, err := sim.Create(resource, create[resource])
 			require.NoError(t, err)
-			msgs := drain(run)
+			msgs := collect()
 			// A create may also fire .updated (WooCommerce does for orders).
 			check(t, resource, id, wcevent.ActionCreated, msgs)
 
 			sim.Advance(2 * time.Second)
 			require.NoError(t, sim.Update(resource, id, update[resource]))
-			check(t, resource, id, wcevent.ActionUpdated, drain(run))
+			check(t, resource, id, wcevent.ActionUpdated, collect())
 
 			sim.Advance(2 * time.Second)
 			if resource == wcsim.Customers {
 				require.NoError(t, sim.ForceDelete(resource, id))
-				check(t, resource, id, wcevent.ActionDeleted, drain(run))
+				check(t, resource, id, wcevent.ActionDeleted, collect())
 				return
 			}
 			require.NoError(t, sim.Trash(resource, id))
-			check(t, resource, id, wcevent.ActionDeleted, drain(run))
+			check(t, resource, id, wcevent.ActionDeleted, collect())
 
 			sim.Advance(2 * time.Second)
 			require.NoError(t, sim.Restore(resource, id))
-			check(t, resource, id, wcevent.ActionRestored, drain(run))
+			check(t, resource, id, wcevent.ActionRestored, collect())
 		})
 	}
 	for _, d := range sim.Flush() {
@@ -287,6 +315,11 @@ func TestRegistration(t *testing.T) {
 	require.NoError(t, sim.DeleteWebhook(hooks["customer.created"][0].ID))
 	misdirected := hooks["order.created"][0]
 	require.NoError(t, wcsimRedirect(sim, misdirected.ID))
+	// Someone else made the order.deleted hook to our URL, with another
+	// secret: it is adopted and given ours.
+	require.NoError(t, sim.DeleteWebhook(hooks["order.deleted"][0].ID))
+	foreign, err := sim.AddWebhook("order.deleted", run.URL, "someone-elses-secret")
+	require.NoError(t, err)
 
 	// Second start on the same address: no duplicates, everything healed.
 	run2 := startStreamAt(t, run.Base, fields)
@@ -297,6 +330,9 @@ func TestRegistration(t *testing.T) {
 	h, ok := sim.Webhook(misdirected.ID)
 	require.True(t, ok)
 	assert.Equal(t, run2.URL, h.DeliveryURL, "the misdirected webhook is pointed back, not replaced")
+	h, ok = sim.Webhook(foreign)
+	require.True(t, ok)
+	assert.Equal(t, testSecret, h.Secret, "an adopted webhook gets our secret")
 	assert.Equal(t, int64(1), run2.Metrics.Get(MetricReenabled))
 	run2.Stop(t)
 

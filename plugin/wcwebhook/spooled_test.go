@@ -105,8 +105,8 @@ logger:
 		return cmd, out
 	}
 
-	// Run A: 20ms per message in the pipeline, so the spool fills up.
-	a, outA := start("a", `[ { sleep: { duration: 20ms } } ]`)
+	// Run A: 50ms per message in the pipeline, so the spool fills up.
+	a, outA := start("a", `[ { sleep: { duration: 50ms } } ]`)
 
 	const total = 300
 	var (

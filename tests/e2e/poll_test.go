@@ -80,9 +80,7 @@ func TestPollToCallback(t *testing.T) {
 		assert.Contains(t, got, k)
 	}
 
-	sim.Advance(2 * time.Second)
 	require.NoError(t, sim.Update(wcsim.Orders, o1, map[string]any{"status": "completed"}))
-	sim.Advance(2 * time.Second)
 	require.NoError(t, sim.Trash(wcsim.Orders, o2))
 	require.Eventually(t, func() bool {
 		got = byKey(cs.delivered())
@@ -147,9 +145,11 @@ func TestImportCloudElements(t *testing.T) {
 			"WOOEVENTS_CALLBACK_URL":           cs.URL(),
 			"WOOEVENTS_CALLBACK_SIGNATURE_KEY": "example-signature-key",
 			"WOOEVENTS_POLL_START_FROM":        "beginning",
+			"WOOEVENTS_POLL_INTERVAL":          "500ms", // the body's 5 minutes, shortened
 		}), "-c", cfg)
 		p.waitReady(t)
-		require.Eventually(t, func() bool { return len(cs.delivered()) >= 2 }, 30*time.Second, 50*time.Millisecond)
+		require.Eventually(t, func() bool { return len(cs.delivered()) >= 2 }, 30*time.Second, 50*time.Millisecond,
+			"delivered %d, rejected %v, dead-lettered %d", len(cs.delivered()), cs.rejections(), countLines(filepath.Join(dir, "data", "dead-letter", "*.jsonl")))
 		got := byKey(cs.delivered())
 		require.Contains(t, got, "orders/"+strconv.FormatInt(o, 10)+"/CREATED")
 		r := got["contacts/"+strconv.FormatInt(c, 10)+"/CREATED"]
