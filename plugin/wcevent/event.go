@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -140,7 +140,7 @@ func (e *Event) appendRest(dst []byte) []byte {
 		dst = append(dst, e.Action...)
 		dst = append(dst, '"')
 	} else {
-		dst = strconv.AppendQuote(dst, e.Type())
+		dst = appendJSONString(dst, e.Type())
 	}
 	dst = append(dst, `,"resource":`...)
 	dst = appendQuoted(dst, e.Resource)
@@ -178,10 +178,41 @@ func plain(s string) bool {
 // appendQuoted is strconv.AppendQuote with a fast path for plain ASCII.
 func appendQuoted(dst []byte, s string) []byte {
 	if !plain(s) {
-		return strconv.AppendQuote(dst, s)
+		return appendJSONString(dst, s)
 	}
 	dst = append(dst, '"')
 	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced by U+FFFD (strconv.Quote's \x and
+// \U escapes are not JSON).
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
 	return append(dst, '"')
 }
 

@@ -26,10 +26,10 @@ func referenceID(e *Event) string {
 
 func referenceJSON(e *Event) []byte {
 	dst := []byte(`{"id":"` + referenceID(e) + `","type":`)
-	dst = strconv.AppendQuote(dst, e.Resource+"."+e.Action)
+	dst = appendJSONString(dst, e.Resource+"."+e.Action)
 	for _, kv := range [][2]string{{"resource", e.Resource}, {"action", e.Action}, {"object_id", e.ObjectID}, {"store", e.Store}, {"source", e.Source}} {
 		dst = append(dst, `,"`+kv[0]+`":`...)
-		dst = strconv.AppendQuote(dst, kv[1])
+		dst = appendJSONString(dst, kv[1])
 	}
 	dst = append(dst, `,"occurred_at":"`+e.OccurredAt().Format(time.RFC3339)+`","received_at":"`+
 		e.ReceivedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")+`","data":`...)

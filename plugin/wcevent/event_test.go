@@ -206,3 +206,15 @@ func FuzzParseWooTime(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONEscapesHostileStrings(t *testing.T) {
+	ev := Event{Store: "https://shop", Resource: "ord\"er\\", Action: "x\x00\x1f\x7f", ObjectID: "\xff\xfe1\u2028", Source: SourcePoll, Data: []byte(`{}`)}
+	out, err := ev.MarshalJSON()
+	require.NoError(t, err)
+	require.True(t, json.Valid(out), "%s", out)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out, &got))
+	assert.Equal(t, "ord\"er\\", got["resource"])
+	assert.Equal(t, "x\x00\x1f\x7f", got["action"])
+	assert.Equal(t, "\ufffd\ufffd1\u2028", got["object_id"])
+}

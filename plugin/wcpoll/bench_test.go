@@ -2,9 +2,14 @@ package wcpoll
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wooevents/wooevents/tests/wcsim"
@@ -38,4 +43,87 @@ func BenchmarkBackfill(b *testing.B) {
 	}
 	require.Equal(b, b.N, n)
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// soak selects the long variants (WOOEVENTS_SOAK=1, as `make soak` sets).
+func soak() bool { return os.Getenv("WOOEVENTS_SOAK") != "" }
+
+// backfillLiveHeap backfills n orders from an in-process simulator and
+// returns how far the live heap (HeapInuse after a forced GC, sampled every
+// 100 batches and at the end) rose above its level before the backfill, and
+// the throughput. The simulator's own data is in the baseline.
+// WCPOLL_HEAPPROF=<dir> writes heap profiles before and after (for pprof -base).
+func backfillLiveHeap(t *testing.T, n int) (growth uint64, perSec float64) {
+	if os.Getenv("WCPOLL_HEAPPROF") != "" {
+		runtime.MemProfileRate = 1024
+	}
+	// Over TLS the client uses basic auth: an OAuth 1.0a simulator keeps
+	// every nonce, which would grow its heap with the request count.
+	sim := wcsim.New(wcsim.Options{TLS: true})
+	require.NoError(t, sim.Start())
+	defer sim.Close()
+	sim.SetNow(t0)
+	_, _, err := sim.SeedWith(wcsim.Orders, n, wcsim.SeedOptions{Start: t0.Add(-time.Duration(n+10) * time.Second), Status: "processing"})
+	require.NoError(t, err)
+	h := newHarnessTB(t, sim, "resources: [{name: orders}]\nstart_from: beginning\n")
+	live := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	base := live()
+	if d := os.Getenv("WCPOLL_HEAPPROF"); d != "" {
+		f, _ := os.Create(d + "/base.heap")
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
+		defer func() {
+			runtime.GC()
+			f, _ := os.Create(d + "/end.heap")
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}()
+	}
+	peak := base
+	ctx := context.Background()
+	start := time.Now()
+	got, batches := 0, 0
+	h.in.beginPoll()
+	for {
+		bt, err := h.in.step(ctx)
+		require.NoError(t, err)
+		if bt == nil {
+			break
+		}
+		msgs, ack, err := h.in.emit(ctx, bt)
+		require.NoError(t, err)
+		got += len(msgs)
+		require.NoError(t, ack(ctx, nil))
+		if batches++; batches%100 == 0 {
+			peak = max(peak, live())
+		}
+	}
+	elapsed := time.Since(start)
+	peak = max(peak, live())
+	require.Equal(t, n, got)
+	return peak - base, float64(n) / elapsed.Seconds()
+}
+
+// TestBackfillHeapIsFlat checks that a backfill's memory does not grow with
+// the store: the live heap during a backfill ten times larger rises no more
+// than 1.2 times as much (plus 2 MiB for GC noise). Default: 2,000 vs 20,000
+// orders; WOOEVENTS_SOAK=1: 100,000 vs 1,000,000.
+func TestBackfillHeapIsFlat(t *testing.T) {
+	small, large := 2_000, 20_000
+	if v := os.Getenv("WCPOLL_HEAPN"); v != "" {
+		large, _ = strconv.Atoi(v)
+	}
+	if soak() {
+		small, large = 100_000, 1_000_000
+	}
+	gs, rs := backfillLiveHeap(t, small)
+	gl, rl := backfillLiveHeap(t, large)
+	t.Logf("live heap growth: %d orders %.2f MiB (%.0f records/s), %d orders %.2f MiB (%.0f records/s)",
+		small, float64(gs)/(1<<20), rs, large, float64(gl)/(1<<20), rl)
+	assert.LessOrEqual(t, float64(gl), 1.2*float64(gs)+2<<20, "live heap grows with the backfill's size")
 }

@@ -296,15 +296,15 @@ func topLevelFields(obj []byte, keys []string, out *[4]gjson.Result) bool {
 		if obj[i] != '"' {
 			return false
 		}
-		end := bytes.IndexByte(obj[i+1:], '"')
+		end := skipString(obj, i)
 		if end < 0 {
 			return false
 		}
-		key := obj[i+1 : i+1+end]
+		key := obj[i+1 : end-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return false
 		}
-		i = skipWS(obj, i+2+end)
+		i = skipWS(obj, end)
 		if i >= len(obj) || obj[i] != ':' {
 			return false
 		}
@@ -347,24 +347,17 @@ func skipWS(b []byte, i int) int {
 }
 
 // skipString returns the index after the string whose opening quote is at
-// i, or -1.
+// i, or -1. (A byte loop: most strings in WooCommerce objects are short.)
 func skipString(b []byte, i int) int {
-	i++
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		bs := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			bs++
-		}
-		i++
-		if bs%2 == 0 {
-			return i
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
 		}
 	}
+	return -1
 }
 
 // skipValue returns the index after the JSON value starting at i, or -1.
@@ -379,22 +372,21 @@ func skipValue(b []byte, i int) int {
 		return skipString(b, i)
 	case '{', '[':
 		depth := 0
-		for i < len(b) {
+		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				if i = skipString(b, i); i < 0 {
-					return -1
+				for i++; i < len(b) && b[i] != '"'; i++ {
+					if b[i] == '\\' {
+						i++
+					}
 				}
-				continue
 			case '{', '[':
 				depth++
 			case '}', ']':
-				depth--
-				if depth == 0 {
+				if depth--; depth == 0 {
 					return i + 1
 				}
 			}
-			i++
 		}
 		return -1
 	}

@@ -269,7 +269,8 @@ func TestDeletesWithoutCredentials(t *testing.T) {
 // TestRegistration: missing webhooks are created with the secret (found
 // past the first page of webhooks), a misdirected one of ours is pointed
 // back, disabled ones are re-activated at start and on the next check, a
-// second start creates no duplicates, and delete_on_close removes ours only.
+// second start creates no duplicates and adopts a webhook to its URL giving
+// it its secret, and delete_on_close removes the ones it created only.
 func TestRegistration(t *testing.T) {
 	sim := startSim(t)
 	// 105 webhooks of someone else: ours land on the second page.
@@ -340,8 +341,10 @@ func TestRegistration(t *testing.T) {
 	run3 := startStreamAt(t, run.Base, registerFields(sim, "    delete_on_close: true\n"))
 	require.Eventually(t, func() bool { return run3.Metrics.Get(MetricChecks) >= 1 }, 20*time.Second, 20*time.Millisecond)
 	run3.Stop(t)
-	assert.Len(t, sim.Webhooks(), others)
-	assert.Empty(t, ourHooks(sim, run.URL))
+	assert.Len(t, sim.Webhooks(), others+1)
+	left := ourHooks(sim, run.URL)
+	require.Len(t, left, 1, "only the adopted webhook it did not create is left")
+	assert.Equal(t, foreign, left["order.deleted"][0].ID)
 }
 
 // wcsimRedirect points a webhook elsewhere through the store's REST API

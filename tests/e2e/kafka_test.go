@@ -110,7 +110,7 @@ func TestHybridToKafka(t *testing.T) {
 		"WOOEVENTS_KAFKA_BROKERS":           strings.Join(kc.ListenAddrs(), ","),
 		"WOOEVENTS_POLL_INTERVAL":           "300ms",
 		"WOOEVENTS_POLL_RECONCILE_INTERVAL": "0s",
-	}), "-r", repoPath("resources/dedupe.yaml"), "-c", repoPath("config/hybrid_to_kafka.yaml"))
+	}), "--log.level", "debug", "-r", repoPath("resources/dedupe.yaml"), "-c", repoPath("config/hybrid_to_kafka.yaml"))
 	p.waitReady(t)
 	var hooks []int64
 	for _, topic := range []string{"order.created", "order.updated", "order.deleted"} {
@@ -135,7 +135,8 @@ func TestHybridToKafka(t *testing.T) {
 		}
 		return out
 	}
-	require.Eventually(t, func() bool { return len(forOrder()) >= 1 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(forOrder()) >= 1 }, 30*time.Second, 10*time.Millisecond,
+		"no record with key %s among %d: %v", key, len(cons.records), recordKeys(cons.records))
 
 	// The webhooks get disabled (WooCommerce does that after failures); the
 	// next change reaches Kafka through the poll only.
@@ -161,4 +162,12 @@ func TestHybridToKafka(t *testing.T) {
 	assert.Len(t, versions, 2)
 	assert.Equal(t, "poll", header(rs[1], "woocommerce_source"))
 	assert.Equal(t, "updated", header(rs[1], "woocommerce_action"))
+}
+
+func recordKeys(rs []*kgo.Record) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Topic+" "+string(r.Key)+" "+header(r, "woocommerce_source"))
+	}
+	return out
 }
