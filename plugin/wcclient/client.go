@@ -246,7 +246,7 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // past MaxRetryElapsed, so a call lasts at most MaxRetryElapsed plus one
 // attempt (Timeout).
 func (c *Client) Do(ctx context.Context, method, route string, query url.Values, body, out any) (*Response, error) {
-	resp, raw, err := c.do(ctx, method, route, query, body, out != nil)
+	resp, raw, err := c.do(ctx, method, route, query, body, out != nil, nil)
 	if err != nil {
 		return resp, err
 	}
@@ -260,7 +260,12 @@ func (c *Client) Do(ctx context.Context, method, route string, query url.Values,
 }
 
 // do runs the retry loop and returns the body of the successful attempt.
-func (c *Client) do(ctx context.Context, method, route string, query url.Values, body any, wantJSON bool) (*Response, []byte, error) {
+// valid checks that a 2xx body is complete JSON (nil: gjson.ValidBytes); an
+// attempt whose body fails it is retried like a truncated answer.
+func (c *Client) do(ctx context.Context, method, route string, query url.Values, body any, wantJSON bool, valid func([]byte) bool) (*Response, []byte, error) {
+	if valid == nil {
+		valid = gjson.ValidBytes
+	}
 	method = strings.ToUpper(method)
 	u, err := c.routeURL(route)
 	if err != nil {
@@ -282,7 +287,7 @@ func (c *Client) do(ctx context.Context, method, route string, query url.Values,
 	start := time.Now()
 	backoff := c.cfg.RetryInitialInterval
 	for attempt := 1; ; attempt++ {
-		resp, raw, err := c.attempt(ctx, method, route, u, query, payload, wantJSON, attempt)
+		resp, raw, err := c.attempt(ctx, method, route, u, query, payload, wantJSON, valid, attempt)
 		if err == nil {
 			return resp, raw, nil
 		}
@@ -317,7 +322,7 @@ func (c *Client) do(ctx context.Context, method, route string, query url.Values,
 }
 
 // attempt sends one request and classifies the answer.
-func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, query url.Values, payload []byte, wantJSON bool, n int) (resp *Response, raw []byte, err error) {
+func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, query url.Values, payload []byte, wantJSON bool, valid func([]byte) bool, n int) (resp *Response, raw []byte, err error) {
 	if c.cfg.RateLimit != nil {
 		if err := c.cfg.RateLimit(ctx); err != nil {
 			return nil, nil, err
@@ -374,7 +379,7 @@ func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, 
 		if !wantJSON && len(bytes.TrimSpace(raw)) == 0 {
 			return resp, raw, nil
 		}
-		if !gjson.ValidBytes(raw) {
+		if !valid(raw) {
 			reason := "body is not JSON"
 			if isJSONType {
 				reason = "body is not complete JSON (truncated?)"

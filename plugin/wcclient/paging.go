@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-
-	"github.com/tidwall/gjson"
 )
 
 // Page is one page of a list route.
@@ -60,39 +58,26 @@ func (c *Client) ListPage(ctx context.Context, route string, query url.Values, p
 	q.Set("page", strconv.Itoa(page))
 	q.Set("per_page", strconv.Itoa(perPage))
 
-	resp, raw, err := c.do(ctx, http.MethodGet, route, q, nil, true)
+	// One pass validates the body and finds its elements.
+	var items []json.RawMessage
+	isArray := false
+	valid := func(raw []byte) bool {
+		var ok bool
+		items, isArray, ok = splitValidArray(raw, make([]json.RawMessage, 0, perPage))
+		return ok
+	}
+	resp, raw, err := c.do(ctx, http.MethodGet, route, q, nil, true, valid)
 	if err != nil {
 		return nil, err
 	}
 	p := &Page{Page: page, PerPage: perPage, Header: resp.Header, URL: resp.URL,
 		Total: headerInt(resp.Header, "X-WP-Total"), TotalPages: headerInt(resp.Header, "X-WP-TotalPages")}
-	items, ok := splitArray(raw)
-	if !ok {
+	if !isArray {
 		return nil, &BodyError{Status: resp.Status, URL: resp.URL, ContentType: resp.ContentType,
 			Snippet: snippet(raw, 200), Reason: "list answer is not a JSON array"}
 	}
 	p.Items = items
 	return p, nil
-}
-
-// splitArray slices an already validated JSON array into its elements without
-// decoding or copying them: each item aliases raw.
-func splitArray(raw []byte) ([]json.RawMessage, bool) {
-	doc := gjson.ParseBytes(raw)
-	if !doc.IsArray() {
-		return nil, false
-	}
-	items := make([]json.RawMessage, 0, 100)
-	ok := true
-	doc.ForEach(func(_, v gjson.Result) bool {
-		if v.Index <= 0 || v.Index+len(v.Raw) > len(raw) {
-			ok = false
-			return false
-		}
-		items = append(items, json.RawMessage(raw[v.Index:v.Index+len(v.Raw)]))
-		return true
-	})
-	return items, ok
 }
 
 // Walk fetches pages 1, 2, ... of a list route and hands each to fn as soon

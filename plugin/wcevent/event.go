@@ -165,7 +165,8 @@ func (e *Event) appendRest(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// plain reports whether strconv.Quote would only wrap s in quotes.
+// plain reports whether s is printable ASCII needing no escape: JSON
+// encoding only wraps it in quotes.
 func plain(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
@@ -175,7 +176,7 @@ func plain(s string) bool {
 	return true
 }
 
-// appendQuoted is strconv.AppendQuote with a fast path for plain ASCII.
+// appendQuoted is appendJSONString with a fast path for plain ASCII.
 func appendQuoted(dst []byte, s string) []byte {
 	if !plain(s) {
 		return appendJSONString(dst, s)

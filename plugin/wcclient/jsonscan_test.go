@@ -1,0 +1,109 @@
+package wcclient
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+)
+
+// checkSplit compares splitValidArray with gjson (validity, elements).
+func checkSplit(t testing.TB, raw []byte) {
+	items, isArr, valid := splitValidArray(raw, nil)
+	want := gjson.ValidBytes(raw)
+	if want != json.Valid(raw) {
+		return // the reference validators disagree: no expectation
+	}
+	require.Equal(t, want, valid, "valid(%q)", raw)
+	if !valid {
+		return
+	}
+	doc := gjson.ParseBytes(raw)
+	require.Equal(t, doc.IsArray(), isArr, "%q", raw)
+	if !isArr {
+		return
+	}
+	var elems []string
+	doc.ForEach(func(_, v gjson.Result) bool { elems = append(elems, v.Raw); return true })
+	require.Len(t, items, len(elems), "%q", raw)
+	for i := range elems {
+		require.Equal(t, elems[i], string(items[i]), "%q", raw)
+	}
+}
+
+func fixtureBody(t testing.TB, name string) []byte {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "tests", "fixtures", "woocommerce", "rest", name))
+	require.NoError(t, err)
+	s := strings.ReplaceAll(string(raw), "\r\n", "\n")
+	return []byte(s[strings.Index(s, "\n\n")+2:])
+}
+
+var splitSeeds = []string{
+	`[]`, ` [ ] `, `[1]`, `[1,2]`, `[{"a":[1,{"b":"c"}]},"x\"y",null,true,false,-0.5e+3,0,{}]`,
+	`{}`, `{"a":1}`, `"s"`, `12`, `null`, `[1,]`, `[,1]`, `[1 2]`, `{"a"}`, `{"a":}`, `{1:2}`, `[01]`, `[1.]`,
+	`[.5]`, `[1e]`, `[-]`, `[tru]`, `[nul]`, `["\u12"]`, `["\u12g4"]`, `["\x"]`, "[\"a\tb\"]", "[\"\x01\"]",
+	`["\\"]`, `["\\\""]`, `["ünïcödé ✓"]`, `[1]x`, `[1]]`, `[[[[[]]]]]`, `[[[[[]]]]`, `{"a":{"b":{}}}`,
+	`[{"a":1,"a":2}]`, "[\n{\"id\" : 1 }\r\n,\t{\"id\":2}\n]\n", `["0123456789abcdef0123456789abcdef"]`,
+	`["0123456789abcde\"f0123456789abcdef"]`, `[` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `]`, ``, ` `,
+}
+
+func TestSplitValidArrayMatchesGJSON(t *testing.T) {
+	for _, s := range splitSeeds {
+		checkSplit(t, []byte(s))
+	}
+	for _, name := range []string{"orders.list.http-oauth1.http", "products.list.http-oauth1.http", "customers.list.http-oauth1.http", "webhooks.list.http-oauth1.http"} {
+		body := fixtureBody(t, name)
+		items, isArr, valid := splitValidArray(body, nil)
+		require.True(t, valid && isArr, name)
+		require.NotEmpty(t, items, name)
+		checkSplit(t, body)
+		// every truncation (a proxy cutting the answer) is invalid, as gjson says
+		for n := range len(body) {
+			checkSplit(t, body[:n])
+		}
+	}
+	// deep nesting does not recurse
+	deep := []byte(strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20))
+	_, isArr, valid := splitValidArray(deep, nil)
+	assert.True(t, valid && isArr)
+}
+
+func FuzzSplitValidArray(f *testing.F) {
+	for _, s := range splitSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { checkSplit(t, raw) })
+}
+
+func BenchmarkSplitValidArray(b *testing.B) {
+	body := fixtureBody(b, "orders.list.http-oauth1.http")
+	page := []byte("[" + strings.Repeat(strings.Trim(string(body), "[]\n")+",", 50))
+	page[len(page)-1] = ']'
+	b.Run("onepass", func(b *testing.B) {
+		b.SetBytes(int64(len(page)))
+		items := make([]json.RawMessage, 0, 100)
+		for range b.N {
+			if _, _, ok := splitValidArray(page, items[:0]); !ok {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("gjson", func(b *testing.B) {
+		b.SetBytes(int64(len(page)))
+		for range b.N {
+			if !gjson.ValidBytes(page) {
+				b.Fatal("invalid")
+			}
+			items := make([]json.RawMessage, 0, 100)
+			gjson.ParseBytes(page).ForEach(func(_, v gjson.Result) bool {
+				items = append(items, json.RawMessage(page[v.Index:v.Index+len(v.Raw)]))
+				return true
+			})
+		}
+	})
+}
