@@ -132,7 +132,9 @@ the position past objects not yet emitted. Authentication failures (401/403) are
 input reconnects with a growing backoff (up to 5 minutes) until the credentials work.
 
 Metrics: `+"`woocommerce_poll_requests_total{resource,status}`"+`, `+"`woocommerce_events_total{resource,action}`"+`,
-`+"`woocommerce_watermark_lag_seconds{resource}`"+`.`).
+`+"`woocommerce_watermark_lag_seconds{resource}`"+` (how far the emitted changes trail the store's clock: while
+catching up, the store's time minus the position; once caught up, the hold-back `+"`overlap`"+`; for `+"`scan`"+` resources,
+the time since the last full scan).`).
 		Fields(fields...).
 		Example("Orders and customers with a durable checkpoint", "", `
 input:

@@ -69,6 +69,11 @@ func (m *modRunner) next(ctx context.Context) (*batch, error) {
 	if m.walking {
 		b, err := m.walkBatch(ctx)
 		if err != nil || b != nil {
+			if b != nil && m.st.Main.Has && !m.main.serverNow.IsZero() {
+				// Behind: every change up to the position is emitted, the
+				// ones after it are still to be read.
+				m.in.mLag.SetFloat64(max(m.main.serverNow.Sub(time.Unix(m.st.Main.Sec, 0)).Seconds(), 0), m.res.name)
+			}
 			return b, err
 		}
 		m.walking = false
@@ -76,11 +81,9 @@ func (m *modRunner) next(ctx context.Context) (*batch, error) {
 		if m.trash != nil {
 			m.trash.finish()
 		}
-		lag := m.main.serverNow.Sub(time.Unix(m.st.Main.Sec, 0)).Seconds()
-		if !m.st.Main.Has || m.main.serverNow.IsZero() {
-			lag = 0
-		}
-		m.in.mLag.SetFloat64(max(lag, 0), m.res.name)
+		// Caught up: every change older than the hold-back is emitted, even
+		// when the newest object was modified long ago (an idle store).
+		m.in.mLag.SetFloat64(float64(m.main.overlap), m.res.name)
 		if m.reconcileEnabled() && m.in.now().Unix()-m.st.LastReconcile >= int64(m.in.reconcileInterval/time.Second) {
 			m.reconciling, m.reconFrom = true, ""
 		}

@@ -13,12 +13,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redpanda-data/benthos/v4/public/bloblang"
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/wooevents/wooevents/plugin/boltcache"
 	_ "github.com/wooevents/wooevents/plugin/kafkafranz"
 	_ "github.com/wooevents/wooevents/plugin/prometheus"
+	_ "github.com/wooevents/wooevents/plugin/signing"
 	_ "github.com/wooevents/wooevents/plugin/wcpoll"
 	_ "github.com/wooevents/wooevents/plugin/wcwebhook"
 )
@@ -28,7 +30,7 @@ var update = flag.Bool("update", false, "rewrite docs/reference from the plugin 
 // ours lists the components this project registers, by kind.
 var ours = map[string][]string{
 	"input":   {"woocommerce_poll", "woocommerce_webhook"},
-	"output":  {"kafka_franz"},
+	"output":  {"kafka_franz", "http_callback"},
 	"cache":   {"bbolt"},
 	"metrics": {"prometheus"},
 }
@@ -58,7 +60,38 @@ func TestReferenceIsCurrent(t *testing.T) {
 			check(t, filepath.Join(dir, file), page)
 		}
 	}
+	methods := renderMethods(t, oursMethods)
+	index = append(index, "- [Bloblang methods](bloblang_methods.md): `"+strings.Join(oursMethods, "`, `")+"`")
+	check(t, filepath.Join(dir, "bloblang_methods.md"), methods)
 	check(t, filepath.Join(dir, "README.md"), []byte("# Plugin reference\n\nGenerated from the plugin specs by `go test ./tests/docgen -update`; `make test` fails when it is stale.\n\n"+strings.Join(index, "\n")+"\n"))
+}
+
+// oursMethods lists the Bloblang methods this project registers.
+var oursMethods = []string{"cloud_elements_signature", "standard_webhooks_signature"}
+
+func renderMethods(t *testing.T, names []string) []byte {
+	t.Helper()
+	views := map[string]*bloblang.MethodView{}
+	bloblang.GlobalEnvironment().WalkMethods(func(name string, v *bloblang.MethodView) { views[name] = v })
+	var b bytes.Buffer
+	b.WriteString("# Bloblang methods\n\n")
+	for _, name := range names {
+		v, ok := views[name]
+		require.True(t, ok, "bloblang method %s is not registered", name)
+		d := v.TemplateData()
+		fmt.Fprintf(&b, "## `%s`\n\n%s\n\n", d.Name, strings.TrimSpace(d.Description))
+		if len(d.Params.Definitions) > 0 {
+			b.WriteString("| parameter | type | description |\n|---|---|---|\n")
+			for _, p := range d.Params.Definitions {
+				fmt.Fprintf(&b, "| `%s` | %s | %s |\n", p.Name, p.ValueType, strings.ReplaceAll(strings.TrimSpace(p.Description), "\n", " "))
+			}
+			b.WriteString("\n")
+		}
+		for _, ex := range d.Examples {
+			fmt.Fprintf(&b, "%s\n\n```coffee\n%s\n```\n\n", strings.TrimSpace(ex.Summary), strings.TrimSpace(ex.Mapping))
+		}
+	}
+	return b.Bytes()
 }
 
 func check(t *testing.T, path string, want []byte) {
