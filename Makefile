@@ -1,7 +1,7 @@
 # wooevents — see README.md. Every target works from a clean clone with Go installed.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN      := bin/wooevents
-LDFLAGS  := -X main.Version=$(VERSION) -X main.DateBuilt=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -X main.Version=$(VERSION) -X github.com/wooevents/wooevents/plugin/wcclient.Version=$(VERSION) -X main.DateBuilt=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 GO       ?= go
 GOTEST_TIMEOUT ?= 9m
 
@@ -39,11 +39,14 @@ soak: build
 	WOOEVENTS_SOAK=1 WOOEVENTS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m ./tests/soak/... ./plugin/...
 
 FUZZTIME ?= 30s
+FUZZ_PKGS := ./plugin/wcwebhook ./plugin/wcclient/oauth1 ./plugin/wcevent ./plugin/wcpoll ./plugin/ceimport
+# Every Fuzz* target of those packages for FUZZTIME each (seed corpora: testdata/fuzz/ and f.Add in the tests).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzWebhookHandler$$' -fuzztime $(FUZZTIME) ./plugin/wcwebhook/
-	$(GO) test -run '^$$' -fuzz '^FuzzOAuth1$$' -fuzztime $(FUZZTIME) ./plugin/wcclient/oauth1/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseWooTime$$' -fuzztime $(FUZZTIME) ./plugin/wcevent/
-	$(GO) test -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) ./plugin/ceimport/
+	@for pkg in $(FUZZ_PKGS); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 fmt:
 	gofmt -s -w $$(git ls-files '*.go')

@@ -44,9 +44,15 @@ const (
 	AuthOAuth1 AuthMode = "oauth1"
 )
 
+// Version is the wooevents version sent in the User-Agent; the Makefile sets
+// it with -ldflags "-X github.com/wooevents/wooevents/plugin/wcclient.Version=...".
+var Version = "dev"
+
+// DefaultUserAgent is "wooevents/<Version>".
+var DefaultUserAgent = "wooevents/" + Version
+
 // Defaults.
 const (
-	DefaultUserAgent       = "wooevents/dev"
 	DefaultTimeout         = 30 * time.Second
 	DefaultMaxRetryElapsed = 2 * time.Minute
 	// MaxPerPage is WooCommerce's upper bound for per_page.
