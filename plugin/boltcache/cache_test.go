@@ -3,6 +3,7 @@ package boltcache
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -180,6 +181,8 @@ cache_resources:
 
 func TestCacheConfigErrors(t *testing.T) {
 	dir := t.TempDir()
+	fileInDir := filepath.Join(dir, "plain-file")
+	require.NoError(t, os.WriteFile(fileInDir, nil, 0o600))
 	for name, tc := range map[string]struct {
 		yaml string
 		want string
@@ -192,9 +195,9 @@ func TestCacheConfigErrors(t *testing.T) {
 			yaml: fmt.Sprintf("path: %q\ndefault_ttl: -1s", filepath.Join(dir, "a.db")),
 			want: "default_ttl must be positive",
 		},
-		"missing directory": {
-			yaml: fmt.Sprintf("path: %q", filepath.Join(dir, "nope", "a.db")),
-			want: "no such file or directory",
+		"parent is a file": {
+			yaml: fmt.Sprintf("path: %q", filepath.Join(fileInDir, "a.db")),
+			want: "not a directory",
 		},
 		"missing path": {
 			yaml: "bucket: x",

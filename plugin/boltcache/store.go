@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,12 @@ func Open(path, bucket string, opts Options) (*Store, error) {
 	openMu.Lock()
 	f, ok := openFiles[abs]
 	if !ok {
+		// Like a log file, the state file's directory is created on demand, so
+		// a pipeline pointing at ./data/x.db runs on a fresh checkout.
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			openMu.Unlock()
+			return nil, fmt.Errorf("bbolt: create directory of %q: %w", path, err)
+		}
 		db, err := bolt.Open(abs, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, NoSync: opts.NoSync})
 		if err != nil {
 			openMu.Unlock()

@@ -413,3 +413,13 @@ func TestStoreSecondProcessTimesOut(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 }
+
+func TestOpenCreatesMissingDirectories(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "nested", "state.db")
+	s, err := Open(path, "b", Options{SweepInterval: -1})
+	require.NoError(t, err)
+	require.NoError(t, s.Set("k", []byte("v"), nil))
+	require.NoError(t, s.Close())
+	_, err = os.Stat(path)
+	require.NoError(t, err)
+}

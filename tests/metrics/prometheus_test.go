@@ -20,14 +20,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wooevents/wooevents/tests/testproc"
 	"github.com/wooevents/wooevents/tests/wcsim"
 )
 
 const (
 	hookSecret = "metrics-test-webhook-secret"
 	hookPath   = "/webhooks/woocommerce"
-	waitFor    = 20 * time.Second
-	tick       = 50 * time.Millisecond
 )
 
 // Our metric names, as plugin/wcpoll and plugin/wcwebhook register them.
@@ -103,7 +102,7 @@ func TestPrometheusSeries(t *testing.T) {
 	require.NoError(t, err)
 
 	dir := t.TempDir()
-	httpAddr, hookAddr := freeAddr(t), freeAddr(t)
+	httpAddr, hookAddr := testproc.FreeAddr(t), testproc.FreeAddr(t)
 	hookURL := "http://" + hookAddr + hookPath
 	conf := fmt.Sprintf(configTemplate,
 		httpAddr, sim.URL(), wcsim.DefaultConsumerKey, wcsim.DefaultConsumerSecret,
@@ -113,8 +112,8 @@ func TestPrometheusSeries(t *testing.T) {
 	confPath := filepath.Join(dir, "wooevents.yaml")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
 
-	p := startWooevents(t, dir, "-c", confPath)
-	p.waitReady(t, httpAddr)
+	p := testproc.Start(t, binPath, dir, nil, "-c", confPath)
+	p.WaitReady(t, httpAddr)
 	var lastErr atomic.Value // the last scrape's error, as a string
 	lastErr.Store("none")
 	scrape := func() families {
@@ -130,7 +129,7 @@ func TestPrometheusSeries(t *testing.T) {
 
 	// The registrar creates one active webhook per topic, delivering here.
 	hookOf := map[string]int64{}
-	p.eventually(t, func() bool {
+	p.Eventually(t, func() bool {
 		clear(hookOf)
 		for _, h := range sim.Webhooks() {
 			if h.DeliveryURL == hookURL && h.Status == "active" {
@@ -141,7 +140,7 @@ func TestPrometheusSeries(t *testing.T) {
 	}, func() string { return fmt.Sprintf("webhooks not registered: %v", sim.Webhooks()) })
 
 	// The backfill: both orders and the product, as created.
-	p.eventually(t, func() bool {
+	p.Eventually(t, func() bool {
 		f := scrape()
 		return f.sum(mEvents, lbl{"resource": "orders", "action": "created"}) >= 2 &&
 			f.sum(mEvents, lbl{"resource": "products", "action": "created"}) >= 1
@@ -171,13 +170,13 @@ func TestPrometheusSeries(t *testing.T) {
 	// re-activates it.
 	disabled := hookOf["order.updated"]
 	require.NoError(t, sim.SetWebhookStatus(disabled, "disabled"))
-	p.eventually(t, func() bool {
+	p.Eventually(t, func() bool {
 		h, ok := sim.Webhook(disabled)
 		return ok && h.Status == "active"
 	}, func() string { return fmt.Sprintf("webhook %d not re-activated: %v", disabled, sim.Webhooks()) })
 
 	var last atomic.Pointer[families]
-	p.eventually(t, func() bool {
+	p.Eventually(t, func() bool {
 		f := scrape()
 		last.Store(&f)
 		return f.sum(mEvents, lbl{"resource": "orders", "action": "updated"}) >= 1 &&
@@ -250,7 +249,7 @@ func TestPrometheusSeries(t *testing.T) {
 	assert.Equal(t, f.sum(mInputReceived, nil), f.sum(mOutputSent, lbl{"label": "sink", "path": "root.output"}),
 		"everything received was sent: %v", f.series(mOutputSent))
 
-	out := p.out.String()
+	out := p.Out.String()
 	for _, secret := range []string{hookSecret, wcsim.DefaultConsumerSecret} {
 		assert.NotContains(t, out, secret, "a secret in the logs")
 	}

@@ -5,21 +5,18 @@
 //
 //	go test -count=1 -timeout 30m ./tests/soak -args -soak
 //
-// or WOOEVENTS_SOAK=1. WOOEVENTS_BIN selects a prebuilt binary (a relative
-// path is taken from the module root); otherwise TestMain builds
-// ./cmd/wooevents into a temporary directory.
+// or WOOEVENTS_SOAK=1. The binary comes from testproc.Binary (WOOEVENTS_BIN
+// or a build of ./cmd/wooevents).
 package soak
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wooevents/wooevents/tests/bench"
+	"github.com/wooevents/wooevents/tests/testproc"
 )
 
 var soakFlag = flag.Bool("soak", false, "run the long soak variants")
@@ -43,39 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	binary = os.Getenv("WOOEVENTS_BIN")
-	if binary != "" && !filepath.IsAbs(binary) {
-		// Relative to the module root, like the Makefile's bin/wooevents.
-		root, err := bench.RepoRoot()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		binary = filepath.Join(root, binary)
-	}
-	if binary == "" {
-		dir, err := os.MkdirTemp("", "wooevents-soak-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		root, err := bench.RepoRoot()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		binary = filepath.Join(dir, "wooevents")
-		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", binary, "./cmd/wooevents")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building wooevents: %v\n%s", err, out)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "soak: built wooevents in %s\n", time.Since(start).Round(time.Millisecond))
-	}
-	return m.Run()
+	return testproc.MainWithBinary(m, &binary)
 }
 
 // startWooevents runs the binary on conf and waits for addr to listen.
