@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/wooevents/wooevents/tests/wcsim"
 )
 
 func startKafka(t *testing.T) *kfake.Cluster {
@@ -94,81 +91,4 @@ func TestWebhookToKafka(t *testing.T) {
 		assert.Empty(t, header(r, "kafka_topic"), "routing metadata is not a header")
 	}
 	assert.Equal(t, map[string]int{"woocommerce.order": 3, "woocommerce.product": 4, "woocommerce.coupon": 2, "woocommerce.customer": 1}, topics)
-}
-
-// config/hybrid_to_kafka.yaml: a change seen by the webhooks (created and
-// updated) and by the poll is published once; a change the webhooks miss is
-// published once, by the poll.
-func TestHybridToKafka(t *testing.T) {
-	kc := startKafka(t)
-	sim := startSim(t)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	const hookSecret = "hybrid-webhook-secret"
-	p := startWooevents(t, dir, merge(simEnv(sim), map[string]string{
-		"WOOEVENTS_WEBHOOK_SECRET":          hookSecret,
-		"WOOEVENTS_WEBHOOK_ADDRESS":         addr,
-		"WOOEVENTS_KAFKA_BROKERS":           strings.Join(kc.ListenAddrs(), ","),
-		"WOOEVENTS_POLL_INTERVAL":           "300ms",
-		"WOOEVENTS_POLL_RECONCILE_INTERVAL": "0s",
-	}), "-r", repoPath("resources/dedupe.yaml"), "-c", repoPath("config/hybrid_to_kafka.yaml"))
-	p.waitReady(t)
-	var hooks []int64
-	for _, topic := range []string{"order.created", "order.updated", "order.deleted"} {
-		id, err := sim.AddWebhook(topic, "http://"+addr+"/webhooks/woocommerce", hookSecret)
-		require.NoError(t, err)
-		hooks = append(hooks, id)
-	}
-
-	// One REST create: order.created and order.updated webhooks with the same
-	// state, and the poll sees it too.
-	oid, err := sim.Create(wcsim.Orders, map[string]any{"status": "processing"})
-	require.NoError(t, err)
-	key := strings.TrimRight(sim.URL(), "/") + "|order|" + strconv.FormatInt(oid, 10)
-
-	cons := newConsumer(t, kc)
-	forOrder := func() []*kgo.Record {
-		var out []*kgo.Record
-		for _, r := range cons.poll() {
-			if string(r.Key) == key {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	require.Eventually(t, func() bool { return len(forOrder()) >= 1 }, 30*time.Second, 10*time.Millisecond,
-		"no record with key %s among %d: %v", key, len(cons.records), recordKeys(cons.records))
-
-	// The webhooks get disabled (WooCommerce does that after failures); the
-	// next change reaches Kafka through the poll only.
-	for _, h := range hooks {
-		require.NoError(t, sim.SetWebhookStatus(h, "disabled"))
-	}
-	// A different second, so that the change has its own version.
-	time.Sleep(1100 * time.Millisecond)
-	require.NoError(t, sim.Update(wcsim.Orders, oid, map[string]any{"status": "completed"}))
-	require.Eventually(t, func() bool {
-		rs := forOrder()
-		return len(rs) >= 2 && strings.Contains(string(rs[len(rs)-1].Value), `"completed"`)
-	}, 30*time.Second, 10*time.Millisecond)
-
-	// Records of one object are in one partition, in order: a duplicate of the
-	// first change would have come before the second one.
-	rs := forOrder()
-	require.Len(t, rs, 2, "each change published once: %v", recordKeys(rs))
-	versions := map[string]bool{}
-	for _, r := range rs {
-		versions[header(r, "woocommerce_version_key")] = true
-	}
-	assert.Len(t, versions, 2)
-	assert.Equal(t, "poll", header(rs[1], "woocommerce_source"))
-	assert.Equal(t, "updated", header(rs[1], "woocommerce_action"))
-}
-
-func recordKeys(rs []*kgo.Record) []string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.Topic+" "+string(r.Key)+" "+header(r, "woocommerce_source")+" "+header(r, "woocommerce_action")+" "+header(r, "woocommerce_version_key"))
-	}
-	return out
 }

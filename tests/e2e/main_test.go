@@ -7,188 +7,69 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wooevents/wooevents/tests/testproc"
 )
 
-var (
-	binPath  string // the wooevents binary built by TestMain
-	repoRoot string
-)
+var binPath string // the wooevents binary: $WOOEVENTS_BIN, or built by TestMain
 
 func TestMain(m *testing.M) {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-	dir, err := os.MkdirTemp("", "wooevents-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "wooevents")
-	if env := os.Getenv("WOOEVENTS_E2E_BINARY"); env != "" {
-		binPath = env // a binary built beforehand, e.g. by make
-	} else {
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/wooevents")
-		cmd.Dir = repoRoot
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building wooevents:", err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testproc.MainWithBinary(m, &binPath))
 }
 
 // repoPath is a path inside the repository.
-func repoPath(p string) string { return filepath.Join(repoRoot, p) }
+func repoPath(p string) string { return filepath.Join(testproc.RepoRoot(), p) }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
+func freeAddr(t testing.TB) string { return testproc.FreeAddr(t) }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// proc is a running pipeline with its own benthos HTTP server (/ready, /metrics).
 type proc struct {
-	cmd      *exec.Cmd
-	out      *syncBuffer
-	done     chan struct{}
-	waitErr  error
+	*testproc.Proc
 	httpAddr string
-	dir      string
 }
 
 // startWooevents runs the binary in dir (the working directory, where ./data
-// goes) with the environment env added, and stops it at the end of the test.
-// It waits until /ready answers 200 unless wantExit is true.
+// goes) with the environment env added and WOOEVENTS_HTTP_ADDRESS set to a free
+// address; it is stopped at the end of the test.
 func startWooevents(t *testing.T, dir string, env map[string]string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{}), httpAddr: freeAddr(t), dir: dir}
-	// bbolt files (poll state, dedupe cache) need their directory to exist.
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "data"), 0o700))
-	p.cmd = exec.Command(binPath, args...)
-	p.cmd.Dir = dir
-	p.cmd.Env = append(os.Environ(), "WOOEVENTS_HTTP_ADDRESS="+p.httpAddr)
+	httpAddr := testproc.FreeAddr(t)
+	all := map[string]string{"WOOEVENTS_HTTP_ADDRESS": httpAddr}
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		all[k] = v
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("wooevents %v output:\n%s", args, p.out.String())
-		}
-	})
-	return p
+	return &proc{Proc: testproc.Start(t, binPath, dir, all, args...), httpAddr: httpAddr}
 }
 
-func (p *proc) waitReady(t *testing.T) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("wooevents exited early: %v\n%s", p.waitErr, p.out.String())
-		default:
-		}
-		res, err := http.Get("http://" + p.httpAddr + "/ready")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "wooevents not ready:\n%s", p.out.String())
-}
+func (p *proc) waitReady(t *testing.T) { t.Helper(); p.WaitReady(t, p.httpAddr) }
 
-func (p *proc) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(25 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("wooevents did not stop on SIGTERM")
-	}
-}
+func (p *proc) stop(t *testing.T) { p.Stop(t) }
 
 // waitExit waits for a pipeline that ends by itself (a file input).
-func (p *proc) waitExit(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	select {
-	case <-p.done:
-		require.NoError(t, p.waitErr, p.out.String())
-	case <-time.After(timeout):
-		t.Fatalf("wooevents did not exit:\n%s", p.out.String())
-	}
-}
+func (p *proc) waitExit(t *testing.T, timeout time.Duration) { t.Helper(); p.WaitExit(t, timeout) }
 
 // runWooevents runs a command to completion and returns stdout and stderr.
 func runWooevents(t *testing.T, dir string, env map[string]string, args ...string) (string, string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	return testproc.Run(t, binPath, dir, env, args...)
 }
 
 // callbackArgs are the resource files of the callback pipelines.
