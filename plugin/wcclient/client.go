@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -42,6 +43,7 @@ type Client struct {
 	base     *url.URL // store URL, path without trailing slash
 	hc       *http.Client
 	ownsHTTP bool
+	bufs     sync.Pool // *[]byte: bodies of released pages (Page.Release)
 }
 
 // Response describes a successful answer.
@@ -246,7 +248,7 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // past MaxRetryElapsed, so a call lasts at most MaxRetryElapsed plus one
 // attempt (Timeout).
 func (c *Client) Do(ctx context.Context, method, route string, query url.Values, body, out any) (*Response, error) {
-	resp, raw, err := c.do(ctx, method, route, query, body, out != nil, nil)
+	resp, raw, err := c.do(ctx, method, route, query, body, out != nil, nil, nil)
 	if err != nil {
 		return resp, err
 	}
@@ -262,7 +264,9 @@ func (c *Client) Do(ctx context.Context, method, route string, query url.Values,
 // do runs the retry loop and returns the body of the successful attempt.
 // valid checks that a 2xx body is complete JSON (nil: gjson.ValidBytes); an
 // attempt whose body fails it is retried like a truncated answer.
-func (c *Client) do(ctx context.Context, method, route string, query url.Values, body any, wantJSON bool, valid func([]byte) bool) (*Response, []byte, error) {
+// buf, when not nil, is a buffer to read the body into (and receives the
+// one read into): the returned body aliases it.
+func (c *Client) do(ctx context.Context, method, route string, query url.Values, body any, wantJSON bool, valid func([]byte) bool, buf *[]byte) (*Response, []byte, error) {
 	if valid == nil {
 		valid = gjson.ValidBytes
 	}
@@ -287,7 +291,7 @@ func (c *Client) do(ctx context.Context, method, route string, query url.Values,
 	start := time.Now()
 	backoff := c.cfg.RetryInitialInterval
 	for attempt := 1; ; attempt++ {
-		resp, raw, err := c.attempt(ctx, method, route, u, query, payload, wantJSON, valid, attempt)
+		resp, raw, err := c.attempt(ctx, method, route, u, query, payload, wantJSON, valid, attempt, buf)
 		if err == nil {
 			return resp, raw, nil
 		}
@@ -322,7 +326,7 @@ func (c *Client) do(ctx context.Context, method, route string, query url.Values,
 }
 
 // attempt sends one request and classifies the answer.
-func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, query url.Values, payload []byte, wantJSON bool, valid func([]byte) bool, n int) (resp *Response, raw []byte, err error) {
+func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, query url.Values, payload []byte, wantJSON bool, valid func([]byte) bool, n int, buf *[]byte) (resp *Response, raw []byte, err error) {
 	if c.cfg.RateLimit != nil {
 		if err := c.cfg.RateLimit(ctx); err != nil {
 			return nil, nil, err
@@ -364,7 +368,7 @@ func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, 
 	}
 	resp = &Response{Status: hr.StatusCode, Header: hr.Header, URL: redacted, ContentType: ct, Attempts: n}
 
-	raw, readErr := io.ReadAll(io.LimitReader(hr.Body, maxBodyBytes+1))
+	raw, readErr := readBody(io.LimitReader(hr.Body, maxBodyBytes+1), hr.ContentLength, buf)
 	if readErr == nil && len(raw) > maxBodyBytes {
 		readErr = fmt.Errorf("body larger than %d bytes", maxBodyBytes)
 	}
@@ -433,6 +437,39 @@ func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, 
 		}
 	}
 	return resp, nil, failure
+}
+
+// readBody is io.ReadAll with the buffer sized from the Content-Length
+// (size, -1 when unknown) instead of grown from 512 bytes: a list page is
+// read into one allocation. reuse, when not nil, is a buffer to read into
+// if it is large enough; it is set to the buffer read into.
+func readBody(r io.Reader, size int64, reuse *[]byte) (b []byte, err error) {
+	c := 512
+	if size > 0 && size <= maxBodyBytes {
+		c = int(size) + 1 // room for the read that reports EOF
+	}
+	if reuse != nil {
+		defer func() { *reuse = b }()
+		if cap(*reuse) >= c {
+			b = (*reuse)[:0]
+		}
+	}
+	if b == nil {
+		b = make([]byte, 0, c)
+	}
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // idempotent reports whether repeating method cannot do harm (PUT sets the

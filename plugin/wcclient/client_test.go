@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 )
 
 // assertNoSecrets checks that an error text never carries credentials.
@@ -837,4 +839,38 @@ func TestPOSTRetriedOnlyWhereTheStoreCannotHaveActed(t *testing.T) {
 	var re *RetryError
 	require.ErrorAs(t, err, &re, "a refused connection is retried even for POST")
 	assert.Greater(t, re.Attempts, 1)
+}
+
+// ListPageFields picks the requested top-level keys in the validating pass,
+// and a released page's buffer is read into again without the next page
+// seeing anything of the previous one.
+func TestListPageFieldsAndRelease(t *testing.T) {
+	fs := newFakeStore(t, true, listRoute(25))
+	c := fs.client(t, nil)
+	keys := []string{"id", "missing"}
+	var prev *Page
+	for page := 1; page <= 3; page++ {
+		p, err := c.ListPageFields(context.Background(), "orders", nil, page, 10, keys)
+		require.NoError(t, err)
+		prev.Release()
+		prev.Release() // a no-op the second time
+		want := min(10, 25-(page-1)*10)
+		require.Len(t, p.Items, want)
+		require.Len(t, p.Fields, want)
+		for i, item := range p.Items {
+			id := gjson.GetBytes(item, "id").Raw
+			assert.Equal(t, strconv.Itoa((page-1)*10+i+1), id)
+			require.Len(t, p.Fields[i], 2)
+			assert.Equal(t, id, string(p.Fields[i][0]))
+			assert.Nil(t, p.Fields[i][1])
+		}
+		prev = p
+	}
+	prev.Release()
+	assert.Nil(t, prev.Items)
+
+	p, err := c.ListPage(context.Background(), "orders", nil, 1, 10)
+	require.NoError(t, err)
+	assert.Len(t, p.Items, 10)
+	assert.Nil(t, p.Fields, "ListPage picks no fields")
 }

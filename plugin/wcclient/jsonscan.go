@@ -1,8 +1,10 @@
 package wcclient
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 )
 
 // splitValidArray validates raw as JSON in one pass and, when it is an
@@ -11,19 +13,63 @@ import (
 // valid array from another valid value. The scan is iterative, so nesting
 // depth cannot exhaust the stack.
 func splitValidArray(raw []byte, items []json.RawMessage) (_ []json.RawMessage, isArray, valid bool) {
+	items, _, isArray, valid = splitValidArrayFields(raw, items, nil)
+	return items, isArray, valid
+}
+
+// splitValidArrayFields is splitValidArray that also picks, in the same
+// pass, the values of the top-level keys named in keys from every element:
+// fields[i][k] is the raw value of keys[k] in element i (nil when absent;
+// the first wins when a key repeats, as with gjson). fields[i] is nil for
+// an element that is not an object or has a key with an escape (it must
+// be read another way). Empty keys match nothing. Without keys, fields is
+// nil.
+func splitValidArrayFields(raw []byte, items []json.RawMessage, keys []string) (_ []json.RawMessage, fields [][]json.RawMessage, isArray, valid bool) {
 	var stack []byte // open containers: '{' or '['
 	i := skipSpace(raw, 0)
 	if i < len(raw) && raw[i] == '[' {
 		isArray = true
+	}
+	var flat []json.RawMessage // backing store of fields, len(keys) per element
+	var cur []json.RawMessage  // fields of the element being read (nil: none)
+	field, fieldStart := -1, 0 // the element's key whose value is being read
+	// pick records the key just read at the element's top level (its
+	// closing quote is at end-1) whose value starts at i.
+	pick := func(keyStart, end, i int) {
+		if cur == nil {
+			return
+		}
+		key := raw[keyStart+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			cur = nil // escaped keys: left to the caller
+			fields[len(fields)-1] = nil
+			return
+		}
+		for n, k := range keys {
+			if len(k) == len(key) && k != "" && cur[n] == nil && string(key) == k {
+				field, fieldStart = n, i
+				return
+			}
+		}
 	}
 	elemStart := -1
 	for {
 		// a value starts at i
 		if len(stack) == 1 && isArray {
 			elemStart = i
+			if len(keys) > 0 {
+				cur = nil
+				if i < len(raw) && raw[i] == '{' {
+					if len(flat) < len(keys) {
+						flat = make([]json.RawMessage, len(keys)*max(cap(items)-len(items), 16))
+					}
+					cur, flat = flat[:len(keys):len(keys)], flat[len(keys):]
+				}
+				fields = append(fields, cur)
+			}
 		}
 		if i >= len(raw) {
-			return items, false, false
+			return items, fields, false, false
 		}
 		switch c := raw[i]; c {
 		case '{', '[':
@@ -35,52 +81,68 @@ func splitValidArray(raw []byte, items []json.RawMessage) (_ []json.RawMessage, 
 				break
 			}
 			if c == '{' {
-				if i = objectKey(raw, i); i < 0 {
-					return items, false, false
+				ks := i
+				var ke int
+				if i, ke = objectKey(raw, i); i < 0 {
+					return items, fields, false, false
+				}
+				if cur != nil && len(stack) == 2 {
+					pick(ks, ke, i)
 				}
 			}
 			continue
 		case '"':
 			if i = scanString(raw, i); i < 0 {
-				return items, false, false
+				return items, fields, false, false
 			}
 		case 't':
 			if i = literal(raw, i, "true"); i < 0 {
-				return items, false, false
+				return items, fields, false, false
 			}
 		case 'f':
 			if i = literal(raw, i, "false"); i < 0 {
-				return items, false, false
+				return items, fields, false, false
 			}
 		case 'n':
 			if i = literal(raw, i, "null"); i < 0 {
-				return items, false, false
+				return items, fields, false, false
 			}
 		default:
 			if i = scanNumber(raw, i); i < 0 {
-				return items, false, false
+				return items, fields, false, false
 			}
 		}
 		// a value ended at i: close containers, or find the next value
 		for {
+			if field >= 0 && len(stack) == 2 {
+				if cur != nil {
+					cur[field] = json.RawMessage(raw[fieldStart:i:i])
+				}
+				field = -1
+			}
 			if len(stack) == 1 && isArray && elemStart >= 0 {
 				items = append(items, json.RawMessage(raw[elemStart:i:i]))
 				elemStart = -1
 			}
 			i = skipSpace(raw, i)
 			if len(stack) == 0 {
-				return items, isArray, i == len(raw)
+				return items, fields, isArray, i == len(raw)
 			}
 			if i >= len(raw) {
-				return items, false, false
+				return items, fields, false, false
 			}
 			top := stack[len(stack)-1]
 			switch {
 			case raw[i] == ',':
 				i = skipSpace(raw, i+1)
 				if top == '{' {
-					if i = objectKey(raw, i); i < 0 {
-						return items, false, false
+					ks := i
+					var ke int
+					if i, ke = objectKey(raw, i); i < 0 {
+						return items, fields, false, false
+					}
+					if cur != nil && len(stack) == 2 {
+						pick(ks, ke, i)
 					}
 				}
 			case top == '{' && raw[i] == '}', top == '[' && raw[i] == ']':
@@ -88,26 +150,29 @@ func splitValidArray(raw []byte, items []json.RawMessage) (_ []json.RawMessage, 
 				i++
 				continue
 			default:
-				return items, false, false
+				return items, fields, false, false
 			}
 			break
 		}
 	}
 }
 
-// objectKey reads `"key" :` at i and returns where the value starts, or -1.
-func objectKey(b []byte, i int) int {
+// objectKey reads `"key" :` at i and returns where the value starts and
+// where the key string ends (after its quote); val is -1 when it is not
+// valid.
+func objectKey(b []byte, i int) (val, keyEnd int) {
 	if i >= len(b) || b[i] != '"' {
-		return -1
+		return -1, -1
 	}
 	if i = scanString(b, i); i < 0 {
-		return -1
+		return -1, -1
 	}
+	keyEnd = i
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
-		return -1
+		return -1, -1
 	}
-	return skipSpace(b, i+1)
+	return skipSpace(b, i+1), keyEnd
 }
 
 func skipSpace(b []byte, i int) int {
@@ -124,7 +189,9 @@ const (
 
 // scanString validates the string whose quote is at i and returns the
 // index after it, or -1: no control characters, valid escapes. Eight bytes
-// at a time while none of them is a quote, a backslash or a control byte.
+// at a time: the first quote, backslash or control byte of a word is found
+// from the lowest flagged bit (the flags of higher bytes may be spurious,
+// the borrow only runs upwards, the lowest one is exact).
 func scanString(b []byte, i int) int {
 	i++
 	for {
@@ -132,8 +199,9 @@ func scanString(b []byte, i int) int {
 			x := binary.LittleEndian.Uint64(b[i:])
 			q := x ^ ('"' * lsb)
 			s := x ^ ('\\' * lsb)
-			special := ((q - lsb) &^ q) | ((s - lsb) &^ s) | ((x - 0x20*lsb) &^ x)
-			if special&msb != 0 {
+			special := (((q - lsb) &^ q) | ((s - lsb) &^ s) | ((x - 0x20*lsb) &^ x)) & msb
+			if special != 0 {
+				i += bits.TrailingZeros64(special) >> 3
 				break
 			}
 			i += 8

@@ -34,6 +34,44 @@ func checkSplit(t testing.TB, raw []byte) {
 	for i := range elems {
 		require.Equal(t, elems[i], string(items[i]), "%q", raw)
 	}
+	checkFields(t, raw, elems)
+}
+
+// fieldKeys are the keys checkFields picks ("" matches nothing).
+var fieldKeys = []string{"id", "a", "", "date_modified_gmt", "status"}
+
+// checkFields compares the fields splitValidArrayFields picks from a valid
+// array with gjson: the first top-level occurrence of each key, nil for an
+// element that is not an object or has a key with an escape.
+func checkFields(t testing.TB, raw []byte, elems []string) {
+	items, fields, isArr, valid := splitValidArrayFields(raw, nil, fieldKeys)
+	require.True(t, valid && isArr, "%q", raw)
+	require.Len(t, items, len(elems), "%q", raw)
+	require.Len(t, fields, len(elems), "%q", raw)
+	for i, el := range elems {
+		v := gjson.Parse(el)
+		escaped := false
+		want := make([]json.RawMessage, len(fieldKeys))
+		v.ForEach(func(k, val gjson.Result) bool {
+			if strings.Contains(k.Raw, `\`) {
+				escaped = true
+			}
+			for n, fk := range fieldKeys {
+				if fk != "" && k.Str == fk && want[n] == nil {
+					want[n] = json.RawMessage(val.Raw)
+				}
+			}
+			return true
+		})
+		if !v.IsObject() || escaped {
+			assert.Nil(t, fields[i], "element %d of %q", i, raw)
+			continue
+		}
+		require.Len(t, fields[i], len(fieldKeys), "element %d of %q", i, raw)
+		for n := range fieldKeys {
+			assert.Equal(t, string(want[n]), string(fields[i][n]), "element %d key %q of %q", i, fieldKeys[n], raw)
+		}
+	}
 }
 
 func fixtureBody(t testing.TB, name string) []byte {
@@ -49,7 +87,7 @@ var splitSeeds = []string{
 	`[.5]`, `[1e]`, `[-]`, `[tru]`, `[nul]`, `["\u12"]`, `["\u12g4"]`, `["\x"]`, "[\"a\tb\"]", "[\"\x01\"]",
 	`["\\"]`, `["\\\""]`, `["ünïcödé ✓"]`, `[1]x`, `[1]]`, `[[[[[]]]]]`, `[[[[[]]]]`, `{"a":{"b":{}}}`,
 	`[{"a":1,"a":2}]`, "[\n{\"id\" : 1 }\r\n,\t{\"id\":2}\n]\n", `["0123456789abcdef0123456789abcdef"]`,
-	`["0123456789abcde\"f0123456789abcdef"]`, `[` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `]`, ``, ` `,
+	`["0123456789abcde\"f0123456789abcdef"]`, `[{"id":1,"a":[{"id":2}],"a":3,"":4,"status":"x"},{"b":{"id":5}},[{"id":6}],7,{},{"i\u0064":8,"id":9},{"id" : "q" , "date_modified_gmt":null}]`, `[` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `]`, ``, ` `,
 }
 
 func TestSplitValidArrayMatchesGJSON(t *testing.T) {

@@ -21,6 +21,26 @@ type Page struct {
 	TotalPages int
 	Header     http.Header
 	URL        string // redacted request URL
+	// Fields is set by ListPageFields: Fields[i][k] is the raw value of
+	// the k-th requested top-level key of Items[i] (nil when absent).
+	// Fields[i] is nil for an item that is not an object or has a key
+	// with an escape sequence: read such an item yourself.
+	Fields [][]json.RawMessage
+
+	client *Client
+	buf    *[]byte // the body, for Release
+}
+
+// Release hands the page's body buffer back to the client that read it,
+// for a later ListPage to read into: Items, Fields and everything sliced
+// from them must not be used afterwards. Optional (without it the buffer
+// is garbage collected as usual); a no-op after the first call.
+func (p *Page) Release() {
+	if p == nil || p.buf == nil {
+		return
+	}
+	p.client.bufs.Put(p.buf)
+	p.buf, p.Items, p.Fields = nil, nil, nil
 }
 
 // Last reports whether no further page is expected after p: the totals say
@@ -42,6 +62,13 @@ var ErrStopWalk = errors.New("stop walk")
 // orderby, _fields, ...); its page/per_page entries are overridden.
 // perPage must be 1..MaxPerPage; 0 means MaxPerPage.
 func (c *Client) ListPage(ctx context.Context, route string, query url.Values, page, perPage int) (*Page, error) {
+	return c.ListPageFields(ctx, route, query, page, perPage, nil)
+}
+
+// ListPageFields is ListPage that also reads the values of the top-level
+// keys named in keys from every item, in the pass that validates the
+// answer (see Page.Fields): cheaper than looking them up afterwards.
+func (c *Client) ListPageFields(ctx context.Context, route string, query url.Values, page, perPage int, keys []string) (*Page, error) {
 	if perPage == 0 {
 		perPage = MaxPerPage
 	}
@@ -60,23 +87,31 @@ func (c *Client) ListPage(ctx context.Context, route string, query url.Values, p
 
 	// One pass validates the body and finds its elements.
 	var items []json.RawMessage
+	var fields [][]json.RawMessage
 	isArray := false
 	valid := func(raw []byte) bool {
 		var ok bool
-		items, isArray, ok = splitValidArray(raw, make([]json.RawMessage, 0, perPage))
+		items, fields, isArray, ok = splitValidArrayFields(raw, make([]json.RawMessage, 0, perPage), keys)
 		return ok
 	}
-	resp, raw, err := c.do(ctx, http.MethodGet, route, q, nil, true, valid)
+	buf, _ := c.bufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	resp, raw, err := c.do(ctx, http.MethodGet, route, q, nil, true, valid, buf)
 	if err != nil {
 		return nil, err
 	}
-	p := &Page{Page: page, PerPage: perPage, Header: resp.Header, URL: resp.URL,
+	p := &Page{client: c, buf: buf, Page: page, PerPage: perPage, Header: resp.Header, URL: resp.URL,
 		Total: headerInt(resp.Header, "X-WP-Total"), TotalPages: headerInt(resp.Header, "X-WP-TotalPages")}
 	if !isArray {
 		return nil, &BodyError{Status: resp.Status, URL: resp.URL, ContentType: resp.ContentType,
 			Snippet: snippet(raw, 200), Reason: "list answer is not a JSON array"}
 	}
 	p.Items = items
+	if len(keys) > 0 {
+		p.Fields = fields
+	}
 	return p, nil
 }
 

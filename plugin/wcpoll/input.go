@@ -504,6 +504,7 @@ func (in *pollInput) step(ctx context.Context) (*batch, error) {
 			}
 			continue
 		}
+		in.countEvents(b)
 		return b, nil
 	}
 	return nil, nil
@@ -511,8 +512,15 @@ func (in *pollInput) step(ctx context.Context) (*batch, error) {
 
 // batch is one page of events and the state changes they carry.
 type batch struct {
-	msgs service.MessageBatch
-	ops  []stateOp
+	msgs   service.MessageBatch
+	ops    []stateOp
+	counts []eventCount // events not yet added to woocommerce_events_total
+}
+
+// eventCount is a number of events of one resource and action.
+type eventCount struct {
+	res, action string
+	n           int64
 }
 
 func (in *pollInput) emit(ctx context.Context, b *batch) (service.MessageBatch, service.AckFunc, error) {
@@ -645,7 +653,30 @@ type runner interface {
 	resourceOf() *resource
 }
 
-// newEvent builds the message of one change and counts it.
+// addEvent appends the message of one change to b and counts it there
+// (see countEvents).
+func (in *pollInput) addEvent(b *batch, r *resource, action, id string, modified time.Time, data []byte) {
+	b.msgs = append(b.msgs, in.newEvent(r, action, id, modified, data))
+	for i := range b.counts {
+		if c := &b.counts[i]; c.res == r.name && c.action == action {
+			c.n++
+			return
+		}
+	}
+	b.counts = append(b.counts, eventCount{res: r.name, action: action, n: 1})
+}
+
+// countEvents adds a batch's events to woocommerce_events_total: one
+// counter update per resource and action instead of one per event (a
+// labelled update is a lookup by label values).
+func (in *pollInput) countEvents(b *batch) {
+	for _, c := range b.counts {
+		in.mEvents.Incr(c.n, c.res, c.action)
+	}
+	b.counts = nil
+}
+
+// newEvent builds the message of one change.
 func (in *pollInput) newEvent(r *resource, action, id string, modified time.Time, data []byte) *service.Message {
 	ev := wcevent.Event{
 		Store:       in.store,
@@ -658,7 +689,6 @@ func (in *pollInput) newEvent(r *resource, action, id string, modified time.Time
 		ReceivedAt:  in.now(),
 		Data:        data,
 	}
-	in.mEvents.Incr(1, r.name, action)
 	return ev.NewMessage()
 }
 

@@ -173,7 +173,7 @@ func (m *modRunner) classify(b *batch, fromTrash bool, pos *streamPos, rec *reco
 	if m.reconcileEnabled() {
 		b.ops = append(b.ops, m.in.state.stage(bucketKnown+m.res.name, rec.Key.ID, rec.Key.Sec, false))
 	}
-	b.msgs = append(b.msgs, m.in.newEvent(m.res, action, rec.Key.ID, rec.Modified, rec.Raw))
+	m.in.addEvent(b, m.res, action, rec.Key.ID, rec.Modified, rec.Raw)
 }
 
 // reconcileBatch checks the next page_size known ids with include= and
@@ -201,7 +201,7 @@ func (m *modRunner) reconcileBatch(ctx context.Context) (*batch, error) {
 		}
 		b := &batch{}
 		for _, id := range missing {
-			b.msgs = append(b.msgs, m.in.newEvent(m.res, wcevent.ActionDeleted, id, time.Time{}, deletedData(id)))
+			m.in.addEvent(b, m.res, wcevent.ActionDeleted, id, time.Time{}, deletedData(id))
 			b.ops = append(b.ops,
 				m.in.state.stage(bucketKnown+m.res.name, id, 0, true),
 				m.in.state.stage(bucketTrashed+m.res.name, id, 0, true))

@@ -224,10 +224,26 @@ type record struct {
 // with gjson paths. prevSec stands in for a missing modification date so
 // the record keeps its place in the walk.
 func (r *resource) parseRecord(raw json.RawMessage, prevSec int64) (record, error) {
+	return r.parseRecordFields(raw, nil, prevSec)
+}
+
+// parseRecordFields is parseRecord with the raw values of r.fields already
+// picked from raw (by wcclient.Client.ListPageFields; nil values for absent
+// keys); vals nil reads them from raw.
+func (r *resource) parseRecordFields(raw json.RawMessage, vals []json.RawMessage, prevSec int64) (record, error) {
 	rec := record{Raw: raw}
 	var id, mod, crt, status gjson.Result
 	ok := false
-	if r.topLevel {
+	if len(vals) == len(r.fields) {
+		var res [4]gjson.Result
+		for n, v := range vals {
+			if len(v) > 0 {
+				res[n] = gjson.ParseBytes(v)
+			}
+		}
+		id, mod, crt, status = res[0], res[1], res[2], res[3]
+		ok = true
+	} else if r.topLevel {
 		var vals [4]gjson.Result
 		ok = topLevelFields(raw, r.fields, &vals)
 		id, mod, crt, status = vals[0], vals[1], vals[2], vals[3]

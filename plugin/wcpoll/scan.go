@@ -235,7 +235,7 @@ func (s *scanRunner) confirm(ctx context.Context, b *batch, ids []string) error 
 			}
 			continue
 		}
-		b.msgs = append(b.msgs, s.in.newEvent(s.res, wcevent.ActionDeleted, id, time.Time{}, deletedData(id)))
+		s.in.addEvent(b, s.res, wcevent.ActionDeleted, id, time.Time{}, deletedData(id))
 		b.ops = append(b.ops, s.in.state.stage(s.bucket(), id, 0, true))
 	}
 	return nil
@@ -270,7 +270,7 @@ func (s *scanRunner) compare(b *batch, rec *record) error {
 	}
 	b.ops = append(b.ops, s.in.state.stage(s.bucket(), rec.Key.ID, rec.Key.Sec, false))
 	if action != "" {
-		b.msgs = append(b.msgs, s.in.newEvent(s.res, action, rec.Key.ID, rec.Modified, rec.Raw))
+		s.in.addEvent(b, s.res, action, rec.Key.ID, rec.Modified, rec.Raw)
 	}
 	return nil
 }

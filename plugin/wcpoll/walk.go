@@ -2,6 +2,7 @@ package wcpoll
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,12 @@ import (
 // lister is the part of wcclient.Client a walk needs.
 type lister interface {
 	ListPage(ctx context.Context, route string, query url.Values, page, perPage int) (*wcclient.Page, error)
+}
+
+// fieldLister is a lister that reads the fields of every record in the
+// pass that validates a page (wcclient.Client).
+type fieldLister interface {
+	ListPageFields(ctx context.Context, route string, query url.Values, page, perPage int, keys []string) (*wcclient.Page, error)
 }
 
 // walk reads one resource's list (or its trash) in (date_modified, id) order
@@ -43,6 +50,9 @@ type walk struct {
 	buf  []record
 	bi   int
 	done bool // no more requests this poll
+	// page is the page whose bytes buf's records alias: released for
+	// reuse once every record was taken (events copy what they keep).
+	page *wcclient.Page
 
 	// the last page fetched, for moving the bound forward exactly.
 	lastOff   int
@@ -84,6 +94,7 @@ func newWalk(bg context.Context, res *resource, client lister, trash bool, pos *
 
 // reset prepares the walk for a new poll.
 func (w *walk) reset() {
+	w.releasePage()
 	w.buf, w.bi, w.done = w.buf[:0], 0, false
 	w.requests = 0
 }
@@ -198,6 +209,7 @@ func (w *walk) query(off int) url.Values {
 
 // fill fetches until it has records to hand out or the walk is done.
 func (w *walk) fill(ctx context.Context) error {
+	w.releasePage()
 	w.buf, w.bi = w.buf[:0], 0
 	for !w.done && len(w.buf) == 0 {
 		w.rebase()
@@ -210,6 +222,8 @@ func (w *walk) fill(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		w.releasePage() // a page before it handed out nothing
+		w.page = page
 		w.serverNow = serverTime(page.Header)
 		recs := make([]record, 0, len(page.Items))
 		secs := make([]int64, len(page.Items))
@@ -218,7 +232,11 @@ func (w *walk) fill(ctx context.Context) error {
 			prev = *w.pos.Bound + 1
 		}
 		for i, raw := range page.Items {
-			rec, err := w.res.parseRecord(raw, prev)
+			var vals []json.RawMessage
+			if page.Fields != nil {
+				vals = page.Fields[i]
+			}
+			rec, err := w.res.parseRecordFields(raw, vals, prev)
 			secs[i] = prev
 			if err != nil {
 				w.log.Warnf("%s: skipping an object the poller cannot read: %v", w.res.name, err)
@@ -312,6 +330,15 @@ func (w *walk) fetch(ctx context.Context, q url.Values) (*wcclient.Page, error) 
 		w.dropPrefetch()
 	}
 	w.requests++
+	return w.list(ctx, q)
+}
+
+// list requests one page, with the record fields read in the pass that
+// validates it when the client can and the fields are plain keys.
+func (w *walk) list(ctx context.Context, q url.Values) (*wcclient.Page, error) {
+	if fl, ok := w.client.(fieldLister); ok && w.res.topLevel {
+		return fl.ListPageFields(ctx, w.res.path, q, 1, w.perPage, w.res.fields)
+	}
 	return w.client.ListPage(ctx, w.res.path, q, 1, w.perPage)
 }
 
@@ -337,8 +364,17 @@ func (w *walk) startPrefetch() {
 	w.pf = pf
 	go func() {
 		defer close(pf.done)
-		pf.page, pf.err = w.client.ListPage(ctx, w.res.path, q, 1, w.perPage)
+		pf.page, pf.err = w.list(ctx, q)
 	}()
+}
+
+// releasePage hands the bytes of the page whose records have all been
+// taken back to the client for reuse.
+func (w *walk) releasePage() {
+	if w.page != nil {
+		w.page.Release()
+		w.page = nil
+	}
 }
 
 // dropPrefetch cancels an unused prefetch.
