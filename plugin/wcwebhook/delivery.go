@@ -125,6 +125,15 @@ func (d *delivery) appendRecord(dst []byte) []byte {
 	return append(dst, d.Body...)
 }
 
+// recordSize is the length of d's spool encoding.
+func recordSize(d *delivery) int {
+	n := 1 + 2*binary.MaxVarintLen64 + len(d.Body)
+	for _, s := range [...]string{d.Store, d.Topic, d.Resource, d.Action, d.WebhookID, d.DeliveryID} {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	return n
+}
+
 // decodeRecord parses a spool record. The delivery's Body aliases rec.
 func decodeRecord(rec []byte) (delivery, error) {
 	var d delivery

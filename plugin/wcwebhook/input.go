@@ -642,7 +642,13 @@ func New(conf Config, mgr *service.Resources) (*Input, error) {
 	case AckSpooled:
 		// Opened here rather than in Connect: a spool locked by another
 		// process is a configuration error to report at once.
-		sp, err := spool.Open(conf.SpoolDir, spool.Options{MaxBytes: conf.SpoolMaxBytes})
+		sp, err := spool.Open(conf.SpoolDir, spool.Options{
+			MaxBytes: conf.SpoolMaxBytes,
+			OnCommit: func(depth int64) { in.m.spoolDepth.Set(depth) },
+			OnRemoveError: func(n int, err error) {
+				in.log.Errorf("woocommerce_webhook: removing %d acked spool records: %v (they will be emitted again after a restart)", n, err)
+			},
+		})
 		if err != nil {
 			if in.client != nil {
 				in.client.Close()

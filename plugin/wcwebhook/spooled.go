@@ -18,19 +18,23 @@ type spoolSink struct {
 	f *spoolFeeder
 }
 
-var recPool = sync.Pool{New: func() any { b := make([]byte, 0, initialBufSize); return &b }}
+// spooledNote travels with the in-memory copy of a just spooled delivery to
+// the feeder, which then need not decode the record or parse the body again.
+type spooledNote struct {
+	d delivery // Body aliases the record
+	f wcevent.ObjectFields
+}
 
-func (s *spoolSink) accept(_ context.Context, d *delivery, _ wcevent.ObjectFields) outcome {
-	bp := recPool.Get().(*[]byte)
-	rec := d.appendRecord((*bp)[:0])
-	_, err := s.f.sp.Append(rec)
-	*bp = rec[:0]
-	if cap(rec) <= maxPooledBuf {
-		recPool.Put(bp)
-	}
+func (s *spoolSink) accept(_ context.Context, d *delivery, f wcevent.ObjectFields) outcome {
+	// The spool keeps the record (its in-memory copy feeds the pipeline), so
+	// it is not pooled.
+	rec := d.appendRecord(make([]byte, 0, recordSize(d)))
+	note := &spooledNote{d: *d, f: f}
+	note.d.Body = rec[len(rec)-len(d.Body):]
+	note.d.ReceivedAt = time.Unix(0, d.ReceivedAt.UnixNano()).UTC() // as decodeRecord has it
+	_, err := s.f.sp.Append(rec, note)
 	switch {
 	case err == nil:
-		s.f.m.spoolDepth.Set(s.f.sp.Depth())
 		return ok200
 	case errors.Is(err, spool.ErrFull):
 		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolFull, retryAfter: 30}
@@ -137,9 +141,14 @@ func (f *spoolFeeder) wait(ctx context.Context, wait time.Duration) error {
 // (malformed: removed; spurious delete: removed; ctx cancelled during the
 // delete check: kept).
 func (f *spoolFeeder) prepare(ctx context.Context, rec spool.Record) *service.Message {
-	d, err := decodeRecord(rec.Value)
-	var fields wcevent.ObjectFields
-	if err == nil {
+	var (
+		d      delivery
+		fields wcevent.ObjectFields
+		err    error
+	)
+	if n, ok := rec.Note.(*spooledNote); ok {
+		d, fields = n.d, n.f
+	} else if d, err = decodeRecord(rec.Value); err == nil {
 		fields, err = wcevent.ExtractFields(d.Body)
 	}
 	if err != nil {
@@ -165,7 +174,6 @@ func (f *spoolFeeder) remove(seq uint64) {
 	if err := f.sp.Remove(seq); err != nil && !errors.Is(err, spool.ErrClosed) {
 		f.log.Errorf("woocommerce_webhook: removing spool record %d: %v (it will be emitted again after a restart)", seq, err)
 	}
-	f.m.spoolDepth.Set(f.sp.Depth())
 }
 
 func (f *spoolFeeder) ackFunc(rec spool.Record, attempts int) service.AckFunc {

@@ -19,6 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
+
+	"github.com/wooevents/wooevents/plugin/wcevent"
+	"github.com/wooevents/wooevents/plugin/wcwebhook/spool"
 )
 
 // helperConfigEnv makes the test binary run a benthos stream from the YAML in
@@ -224,4 +227,50 @@ func TestSpooledNackAndFull(t *testing.T) {
 	assert.Equal(t, "30", hdr.Get("Retry-After"))
 	assert.Equal(t, int64(1), run.Metrics.Get(MetricRejections, "reason="+ReasonSpoolFull))
 	run.sentinel(t, testSecret, testStore, 60001)
+}
+
+// TestSpooledNoteMatchesRecord: the message built from the in-memory copy
+// handed over after the append is the one a restart builds from the file.
+func TestSpooledNoteMatchesRecord(t *testing.T) {
+	res := service.MockResources()
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	require.NoError(t, err)
+	defer sp.Close()
+	f := &spoolFeeder{sp: sp, log: res.Logger(), m: newMetrics(res.Metrics()), retryKick: make(chan struct{}, 1)}
+	sink := &spoolSink{f: f}
+
+	body := append([]byte(nil), orderBody...)
+	fields, err := wcevent.ExtractFields(body)
+	require.NoError(t, err)
+	d := delivery{Store: testStore, Topic: "order.updated", Resource: "order", Action: "updated",
+		WebhookID: "7", DeliveryID: "d-1", ReceivedAt: time.Now(), Body: body}
+	require.Equal(t, ok200, sink.accept(context.Background(), &d, fields))
+	copy(body, strings.Repeat("x", len(body))) // the handler reuses its buffer
+
+	fromMemory, err := sp.ReadAfter(0, 10)
+	require.NoError(t, err)
+	require.Len(t, fromMemory, 1)
+	require.NotNil(t, fromMemory[0].Note)
+	fromDisk, err := sp.ReadAfter(0, 10)
+	require.NoError(t, err)
+	require.Len(t, fromDisk, 1)
+	require.Nil(t, fromDisk[0].Note)
+
+	a := f.prepare(context.Background(), fromMemory[0])
+	b := f.prepare(context.Background(), fromDisk[0])
+	require.NotNil(t, a)
+	require.NotNil(t, b)
+	ab, err := a.AsBytes()
+	require.NoError(t, err)
+	bb, err := b.AsBytes()
+	require.NoError(t, err)
+	assert.JSONEq(t, string(bb), string(ab))
+	assert.Equal(t, "42", gjson.GetBytes(ab, "object_id").Str)
+	assert.Equal(t, "processing", gjson.GetBytes(ab, "data.status").Str)
+	for _, k := range []string{MetaTopic, MetaWebhookID, MetaDeliveryID, "woocommerce_object_id"} {
+		va, _ := a.MetaGet(k)
+		vb, _ := b.MetaGet(k)
+		assert.Equal(t, vb, va, k)
+		assert.NotEmpty(t, va, k)
+	}
 }
