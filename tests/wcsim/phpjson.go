@@ -397,6 +397,24 @@ func (w *objw) flushNested() {
 
 // key starts field name. It returns false when the field is masked out or
 // was written from an override; the caller writes the value only on true.
+// dates writes date_created, date_created_gmt, date_modified and
+// date_modified_gmt (those the mask keeps), in WooCommerce's order: the plain
+// fields in site-local time (offset off, seconds), the _gmt ones in UTC.
+func (w *objw) dates(created, modified, off int64) {
+	if w.key("date_created") {
+		w.b = appendDate(w.b, created, off)
+	}
+	if w.key("date_created_gmt") {
+		w.b = appendDate(w.b, created, 0)
+	}
+	if w.key("date_modified") {
+		w.b = appendDate(w.b, modified, off)
+	}
+	if w.key("date_modified_gmt") {
+		w.b = appendDate(w.b, modified, 0)
+	}
+}
+
 func (w *objw) key(name string) bool {
 	w.flushNested()
 	var sub fieldMask

@@ -439,18 +439,7 @@ func (s *Store) renderProduct(b []byte, r *record, mask fieldMask) []byte {
 		}
 		w.b = append(w.b, '"')
 	}
-	if w.key("date_created") {
-		w.b = appendDate(w.b, r.created, off)
-	}
-	if w.key("date_created_gmt") {
-		w.b = appendDate(w.b, r.created, 0)
-	}
-	if w.key("date_modified") {
-		w.b = appendDate(w.b, r.modified, off)
-	}
-	if w.key("date_modified_gmt") {
-		w.b = appendDate(w.b, r.modified, 0)
-	}
+	w.dates(r.created, r.modified, off)
 	if w.key("type") {
 		w.b = append(w.b, `"simple"`...)
 	}
@@ -559,18 +548,7 @@ func (s *Store) renderCoupon(b []byte, r *record, mask fieldMask) []byte {
 	if w.key("status") {
 		w.b = appendStr(w.b, postStatuses[r.status])
 	}
-	if w.key("date_created") {
-		w.b = appendDate(w.b, r.created, off)
-	}
-	if w.key("date_created_gmt") {
-		w.b = appendDate(w.b, r.created, 0)
-	}
-	if w.key("date_modified") {
-		w.b = appendDate(w.b, r.modified, off)
-	}
-	if w.key("date_modified_gmt") {
-		w.b = appendDate(w.b, r.modified, 0)
-	}
+	w.dates(r.created, r.modified, off)
 	simple := []struct{ k, v string }{
 		{"discount_type", `"fixed_cart"`}, {"description", `""`}, {"date_expires", "null"}, {"date_expires_gmt", "null"},
 		{"usage_count", "0"}, {"individual_use", "false"}, {"product_ids", "[]"}, {"excluded_product_ids", "[]"},
@@ -606,18 +584,7 @@ func (s *Store) renderCustomer(b []byte, r *record, mask fieldMask) []byte {
 	if w.key("id") {
 		w.b = strconv.AppendInt(w.b, r.id, 10)
 	}
-	if w.key("date_created") {
-		w.b = appendDate(w.b, r.created, off)
-	}
-	if w.key("date_created_gmt") {
-		w.b = appendDate(w.b, r.created, 0)
-	}
-	if w.key("date_modified") {
-		w.b = appendDate(w.b, r.modified, off)
-	}
-	if w.key("date_modified_gmt") {
-		w.b = appendDate(w.b, r.modified, 0)
-	}
+	w.dates(r.created, r.modified, off)
 	if w.key("email") {
 		w.b = appendStr(w.b, e.email)
 	}

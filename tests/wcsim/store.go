@@ -524,11 +524,19 @@ func (s *Store) BulkUpdate(resource string, ids []int64, fields map[string]any) 
 // Trash moves an order, product or coupon to the trash (bumping
 // date_modified) and fires *.deleted like WooCommerce.
 func (s *Store) Trash(resource string, id int64) error {
+	return s.mutateAndDispatch(resource, func(def *resDef) ([]event, *apiError) {
+		_, evs, aerr := s.trash(def, id)
+		return evs, aerr
+	})
+}
+
+// mutateAndDispatch runs one mutation of resource and fires the webhooks it produced.
+func (s *Store) mutateAndDispatch(resource string, op func(*resDef) ([]event, *apiError)) error {
 	def, err := lookupDef(resource)
 	if err != nil {
 		return err
 	}
-	_, evs, aerr := s.trash(def, id)
+	evs, aerr := op(def)
 	if aerr != nil {
 		return aerr
 	}
@@ -539,31 +547,16 @@ func (s *Store) Trash(resource string, id int64) error {
 // Restore untrashes an object (wp_untrash_post): previous status back, trash
 // meta removed, date_modified bumped, *.restored fired.
 func (s *Store) Restore(resource string, id int64) error {
-	def, err := lookupDef(resource)
-	if err != nil {
-		return err
-	}
-	evs, aerr := s.restore(def, id)
-	if aerr != nil {
-		return aerr
-	}
-	s.dispatch(evs)
-	return nil
+	return s.mutateAndDispatch(resource, func(def *resDef) ([]event, *apiError) { return s.restore(def, id) })
 }
 
 // ForceDelete removes an object permanently. No webhook fires, except
 // customer.deleted for customers.
 func (s *Store) ForceDelete(resource string, id int64) error {
-	def, err := lookupDef(resource)
-	if err != nil {
-		return err
-	}
-	_, evs, aerr := s.forceDelete(def, id)
-	if aerr != nil {
-		return aerr
-	}
-	s.dispatch(evs)
-	return nil
+	return s.mutateAndDispatch(resource, func(def *resDef) ([]event, *apiError) {
+		_, evs, aerr := s.forceDelete(def, id)
+		return evs, aerr
+	})
 }
 
 // Get returns the wc/v3 JSON of an object (trashed ones included).

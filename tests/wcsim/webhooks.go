@@ -515,18 +515,7 @@ func (s *Store) renderWebhook(b []byte, h *webhook, mask fieldMask) []byte {
 	if w.key("delivery_url") {
 		w.b = appendStr(w.b, h.url)
 	}
-	if w.key("date_created") {
-		w.b = appendDate(w.b, h.created, s.off)
-	}
-	if w.key("date_created_gmt") {
-		w.b = appendDate(w.b, h.created, 0)
-	}
-	if w.key("date_modified") {
-		w.b = appendDate(w.b, h.modified, s.off)
-	}
-	if w.key("date_modified_gmt") {
-		w.b = appendDate(w.b, h.modified, 0)
-	}
+	w.dates(h.created, h.modified, s.off)
 	if w.key("_links") {
 		w.b = appendLinks(w.b, s.escHome(), "webhooks", h.id, nil)
 	}
