@@ -49,18 +49,9 @@ func ourHooks(sim *wcsim.Store, url string) map[string][]wcsim.Webhook {
 	return out
 }
 
-// simTopics are the default topics the simulator accepts: it refuses
-// customer.restored, which WooCommerce's wc_is_webhook_valid_topic accepts
-// (no hook ever fires it); the input then skips the topic with a warning.
-var simTopics = func() []string {
-	var out []string
-	for _, t := range DefaultRegisterTopics {
-		if t != "customer.restored" {
-			out = append(out, t)
-		}
-	}
-	return out
-}()
+// simTopics are the topics registered by default; the simulator, like
+// WooCommerce, accepts customer.restored although no hook ever fires it.
+var simTopics = DefaultRegisterTopics
 
 // allRegistered reports whether every default topic has exactly one active
 // webhook to url with the test secret.

@@ -49,14 +49,17 @@ var topicHooks = map[string][]string{
 	"customer.created": {"user_register", "woocommerce_created_customer", "woocommerce_new_customer"},
 	"customer.updated": {"profile_update", "woocommerce_update_customer"},
 	"customer.deleted": {"delete_user"},
-	"order.created":    {"woocommerce_new_order"},
-	"order.updated":    {"woocommerce_update_order", "woocommerce_order_refunded"},
-	"order.deleted":    {"wp_trash_post", "woocommerce_trash_order"},
-	"order.restored":   {"untrashed_post", "woocommerce_untrash_order"},
-	"product.created":  {"woocommerce_process_product_meta", "woocommerce_new_product", "woocommerce_new_product_variation"},
-	"product.updated":  {"woocommerce_process_product_meta", "woocommerce_update_product", "woocommerce_update_product_variation"},
-	"product.deleted":  {"wp_trash_post"},
-	"product.restored": {"untrashed_post"},
+	// Valid (wc_is_webhook_valid_topic accepts every resource × event) but no
+	// hook ever fires it.
+	"customer.restored": nil,
+	"order.created":     {"woocommerce_new_order"},
+	"order.updated":     {"woocommerce_update_order", "woocommerce_order_refunded"},
+	"order.deleted":     {"wp_trash_post", "woocommerce_trash_order"},
+	"order.restored":    {"untrashed_post", "woocommerce_untrash_order"},
+	"product.created":   {"woocommerce_process_product_meta", "woocommerce_new_product", "woocommerce_new_product_variation"},
+	"product.updated":   {"woocommerce_process_product_meta", "woocommerce_update_product", "woocommerce_update_product_variation"},
+	"product.deleted":   {"wp_trash_post"},
+	"product.restored":  {"untrashed_post"},
 }
 
 func validTopic(t string) bool {
