@@ -23,7 +23,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/wooevents/wooevents/plugin/wcpoll"
+	"github.com/wooevents/wooevents/plugin/datefmt"
 	"github.com/wooevents/wooevents/resources"
 )
 
@@ -484,7 +484,7 @@ func parseDates(inst *instance, base string, dc map[string]any, r *pollResource)
 			return err
 		}
 		if f != "" {
-			layout, err := wcpoll.JavaDateLayout(f)
+			layout, err := datefmt.JavaDateLayout(f)
 			if err != nil {
 				return errKey(base+"."+kind+"DateFormat", "%v", err)
 			}

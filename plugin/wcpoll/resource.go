@@ -14,6 +14,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/tidwall/gjson"
 
+	"github.com/wooevents/wooevents/plugin/datefmt"
 	"github.com/wooevents/wooevents/plugin/wcevent"
 )
 
@@ -102,7 +103,7 @@ type resource struct {
 	name, path, resource string
 	fields               []string // gjson paths: id, updated, created, status
 	topLevel             bool     // every field is a plain top-level key: one-pass scan
-	parseDate            dateParser
+	parseDate            datefmt.Parser
 	params               url.Values
 	strategy             string
 	createdTolerance     time.Duration
@@ -153,7 +154,7 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 	if fmtStr, err = optString(conf, fieldResDateFormat, ""); err != nil {
 		return nil, err
 	}
-	if r.parseDate, _, err = newDateParser(fmtStr); err != nil {
+	if r.parseDate, _, err = datefmt.NewParser(fmtStr); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", r.name, err)
 	}
 	params := map[string]string{}

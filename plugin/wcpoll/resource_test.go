@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
+
+	"github.com/wooevents/wooevents/plugin/datefmt"
 )
 
 // TestTopLevelFieldsMatchesGJSON checks the one-pass reader against gjson
@@ -68,8 +70,8 @@ func TestPlainKey(t *testing.T) {
 	}
 }
 
-func mustParser(t *testing.T) dateParser {
-	p, _, err := newDateParser("")
+func mustParser(t *testing.T) datefmt.Parser {
+	p, _, err := datefmt.NewParser("")
 	require.NoError(t, err)
 	return p
 }
@@ -80,7 +82,7 @@ func BenchmarkParseRecord(b *testing.B) {
 	s := strings.ReplaceAll(string(raw), "\r\n", "\n")
 	order := []byte(gjson.Get(s[strings.Index(s, "\n\n")+2:], "0").Raw)
 	keys := []string{"id", "date_modified_gmt", "date_created_gmt", "status"}
-	p, _, _ := newDateParser("")
+	p, _, _ := datefmt.NewParser("")
 	for _, fast := range []bool{true, false} {
 		name := "gjson"
 		if fast {

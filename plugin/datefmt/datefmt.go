@@ -1,4 +1,7 @@
-package wcpoll
+// Package datefmt translates the date formats of poller configurations
+// (Java SimpleDateFormat patterns as Cloud Elements writes them, Go layouts,
+// WooCommerce's own) into parsers that read dates as UTC.
+package datefmt
 
 import (
 	"errors"
@@ -176,14 +179,14 @@ func checkLiteral(lit string) error {
 	return nil
 }
 
-// dateParser parses a record's date fields as UTC.
-type dateParser func(string) (time.Time, error)
+// Parser parses a record's date field as UTC.
+type Parser func(string) (time.Time, error)
 
-// newDateParser returns the parser for a resource's date_format: empty means
+// NewParser returns the parser for a date format: empty means
 // WooCommerce's `_gmt` format (wcevent.ParseWooTime); a pattern containing
 // `yyyy` or a quote is taken as Java and translated; anything else is a Go
 // layout. Dates without a zone are read as UTC.
-func newDateParser(format string) (dateParser, string, error) {
+func NewParser(format string) (Parser, string, error) {
 	if format == "" {
 		return wcevent.ParseWooTime, wcevent.WooTimeLayout, nil
 	}

@@ -1,4 +1,4 @@
-package wcpoll
+package datefmt
 
 import (
 	"testing"
@@ -33,20 +33,20 @@ func TestJavaDateLayout(t *testing.T) {
 func TestDateParserFormats(t *testing.T) {
 	want := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-	p, _, err := newDateParser("")
+	p, _, err := NewParser("")
 	require.NoError(t, err)
 	got, err := p("2026-01-02T03:04:05")
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 
-	p, layout, err := newDateParser("yyyy-MM-dd'T'HH:mm:ss'")
+	p, layout, err := NewParser("yyyy-MM-dd'T'HH:mm:ss'")
 	require.NoError(t, err)
 	assert.Equal(t, "2006-01-02T15:04:05", layout)
 	got, err = p("2026-01-02T03:04:05")
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 
-	p, _, err = newDateParser("2006-01-02 15:04:05Z07:00")
+	p, _, err = NewParser("2006-01-02 15:04:05Z07:00")
 	require.NoError(t, err)
 	got, err = p("2026-01-02 13:04:05+10:00")
 	require.NoError(t, err)
@@ -54,19 +54,6 @@ func TestDateParserFormats(t *testing.T) {
 	_, err = p("02/01/2026")
 	assert.Error(t, err)
 
-	_, _, err = newDateParser("yyyy-ww")
+	_, _, err = NewParser("yyyy-ww")
 	assert.Error(t, err)
-}
-
-func TestCmpIDAndKeys(t *testing.T) {
-	assert.Equal(t, -1, cmpID("9", "10"))
-	assert.Equal(t, 1, cmpID("100", "99"))
-	assert.Equal(t, 0, cmpID("007", "7"))
-	assert.Equal(t, -1, cmpID("5", "abc"))
-	assert.Equal(t, 1, cmpID("b", "a"))
-	assert.Less(t, idKey("9"), idKey("10"))
-	assert.Equal(t, "10", keyID(idKey("10")))
-	assert.Equal(t, "sku-1", keyID(idKey("sku-1")))
-	assert.Equal(t, -1, cmpKey(recKey{10, "900"}, recKey{11, "1"}))
-	assert.Equal(t, -1, cmpKey(recKey{10, "9"}, recKey{10, "10"}))
 }

@@ -1,4 +1,4 @@
-package wcpoll
+package datefmt
 
 import (
 	"strings"
