@@ -33,16 +33,16 @@ func ExtractFields(body []byte) (ObjectFields, error) {
 		return f, ErrNotObject
 	}
 	r := gjson.GetManyBytes(body, topLevelFields...)
-	f.ID = scalar(r[0])
-	f.DateModifiedGMT = scalar(r[1])
-	f.DateCreatedGMT = scalar(r[2])
-	f.Status = scalar(r[3])
+	f.ID = Scalar(r[0])
+	f.DateModifiedGMT = Scalar(r[1])
+	f.DateCreatedGMT = Scalar(r[2])
+	f.Status = Scalar(r[3])
 	return f, nil
 }
 
-// scalar is the string form of a string or number; "" for null, absent,
+// Scalar is the string form of a string, number or boolean; "" for null, absent,
 // objects and arrays.
-func scalar(r gjson.Result) string {
+func Scalar(r gjson.Result) string {
 	switch r.Type {
 	case gjson.String:
 		return r.Str

@@ -60,16 +60,27 @@ func decodeBatch(t testing.TB, b service.MessageBatch) []event {
 	return out
 }
 
-// hookTransport lets a test act between requests.
+// hookTransport lets a test act before requests, and counts the requests
+// in flight.
 type hookTransport struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	before func(req *http.Request) // called before each request, may be nil
-	count  atomic.Int64
+	base     http.RoundTripper
+	mu       sync.Mutex
+	before   func(req *http.Request) // called before each request, may be nil
+	count    atomic.Int64
+	inflight atomic.Int64
+	peak     atomic.Int64
 }
 
 func (h *hookTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	h.count.Add(1)
+	n := h.inflight.Add(1)
+	defer h.inflight.Add(-1)
+	for {
+		p := h.peak.Load()
+		if n <= p || h.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
 	h.mu.Lock()
 	fn := h.before
 	h.mu.Unlock()
@@ -85,14 +96,24 @@ func (h *hookTransport) set(fn func(*http.Request)) {
 	h.mu.Unlock()
 }
 
-// harness drives a pollInput directly: one poll at a time, acking each
-// batch at once, with the input's clock tied to the simulator's.
+// harness drives a pollInput whose producers poll only when kicked, with
+// the input's clock tied to the simulator's (timers fire in advance).
 type harness struct {
-	t   testing.TB
-	sim *wcsim.Store
-	in  *pollInput
-	mgr *service.Resources
-	rt  *hookTransport
+	t     testing.TB
+	sim   *wcsim.Store
+	in    *pollInput
+	mgr   *service.Resources
+	rt    *hookTransport
+	clk   *manualClock
+	yaml  string
+	state string
+
+	mu    sync.Mutex
+	ends  []*chunk // end-of-poll markers seen
+	onEnd func()
+
+	perBatch func(n int) // called after each batch is acknowledged (may be nil)
+	discard  bool        // do not decode or keep events (poll returns none)
 }
 
 func newHarness(t *testing.T, sim *wcsim.Store, extra string) *harness {
@@ -100,46 +121,140 @@ func newHarness(t *testing.T, sim *wcsim.Store, extra string) *harness {
 	return newHarnessTB(t, sim, extra)
 }
 
-func newBenchHarness(b *testing.B, sim *wcsim.Store) *harness {
-	return newHarnessTB(b, sim, "resources: [{name: orders, trash: false}]\nstart_from: beginning\n")
-}
-
 func newHarnessTB(t testing.TB, sim *wcsim.Store, extra string) *harness {
-	yaml := fmt.Sprintf("store_url: %s\nconsumer_key: %s\nconsumer_secret: %s\nstate_path: %s\ncheckpoint_cache: ck\n%s",
-		sim.URL(), wcsim.DefaultConsumerKey, wcsim.DefaultConsumerSecret, t.TempDir()+"/state.db", extra)
-	conf, err := pollSpec().ParseYAML(yaml, nil)
-	require.NoError(t, err)
-	mgr := service.MockResources(service.MockResourcesOptAddCache("ck"))
-	in, err := newPollInput(conf, mgr)
-	require.NoError(t, err)
-	h := &harness{t: t, sim: sim, in: in, mgr: mgr, rt: &hookTransport{base: sim.Client().Transport}}
-	in.clientCfg.HTTPClient = &http.Client{Transport: h.rt}
-	in.clientCfg.RetryInitialInterval = 2 * time.Millisecond
-	in.clientCfg.RetryMaxInterval = 20 * time.Millisecond
-	in.now = sim.Now
-	require.NoError(t, in.Connect(context.Background()))
-	t.Cleanup(func() { _ = in.Close(context.Background()) })
+	h := &harness{t: t, sim: sim, state: t.TempDir() + "/state.db",
+		mgr: service.MockResources(service.MockResourcesOptAddCache("ck"))}
+	h.yaml = fmt.Sprintf("store_url: %s\nconsumer_key: %s\nconsumer_secret: %s\nstate_path: %s\ncheckpoint_cache: ck\n%s",
+		sim.URL(), wcsim.DefaultConsumerKey, wcsim.DefaultConsumerSecret, h.state, extra)
+	h.rt = &hookTransport{base: sim.Client().Transport}
+	h.clk = &manualClock{now: sim.Now}
+	h.start()
+	t.Cleanup(func() {
+		if h.in != nil {
+			_ = h.in.Close(context.Background())
+		}
+	})
 	return h
 }
 
-// poll runs one complete poll and returns its events in order.
+// start builds and connects a new input on the harness' state and cache.
+func (h *harness) start() {
+	conf, err := pollSpec().ParseYAML(h.yaml, nil)
+	require.NoError(h.t, err)
+	in, err := newPollInput(conf, h.mgr)
+	require.NoError(h.t, err)
+	in.clientCfg.HTTPClient = &http.Client{Transport: h.rt}
+	in.clientCfg.RetryInitialInterval = 2 * time.Millisecond
+	in.clientCfg.RetryMaxInterval = 20 * time.Millisecond
+	in.clock, in.manual = h.clk, true
+	in.onChunk = func(c *chunk) {
+		if c.kind != kindEndPoll {
+			return
+		}
+		h.mu.Lock()
+		h.ends = append(h.ends, c)
+		fn := h.onEnd
+		h.mu.Unlock()
+		if fn != nil {
+			fn()
+		}
+	}
+	require.NoError(h.t, in.Connect(context.Background()))
+	h.in = in
+}
+
+// crash stops the input as a SIGKILL would: the producers stop, nothing
+// unsaved is stored, the state file is closed as it is on disk.
+func (h *harness) crash() {
+	in := h.in
+	in.stop()
+	in.wg.Wait()
+	require.NoError(h.t, in.state.close())
+	in.client.Close()
+	in.connected = false
+	h.in = nil
+}
+
+// advance moves the simulator's clock and fires the poller's due timers.
+func (h *harness) advance(d time.Duration) {
+	h.sim.Advance(d)
+	h.clk.Fire()
+}
+
+// poll kicks every producer, reads (and acknowledges) until each has ended
+// the poll it started, and returns the events in order. Polls must succeed.
 func (h *harness) poll() []event {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	evs, errs := h.pollErrs()
+	require.Empty(h.t, errs)
+	return evs
+}
+
+// pollErrs is poll returning the errors of failed polls.
+func (h *harness) pollErrs() ([]event, []error) {
+	h.t.Helper()
+	for _, p := range h.in.producers {
+		p.kick <- struct{}{}
+	}
+	return h.readUntil(func(ends []*chunk) bool {
+		n := 0
+		for _, c := range ends {
+			if c.kicked {
+				n++
+			}
+		}
+		return n >= len(h.in.producers)
+	})
+}
+
+// readUntil reads and acknowledges batches until done holds for the
+// end-of-poll markers seen since it was called.
+func (h *harness) readUntil(done func([]*chunk) bool) ([]event, []error) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h.in.beginPoll()
+	readCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	h.mu.Lock()
+	h.ends = nil
+	h.onEnd = func() {
+		if done(h.ends) {
+			stop()
+		}
+	}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.onEnd = nil
+		h.mu.Unlock()
+	}()
 	var out []event
 	for {
-		b, err := h.in.step(ctx)
-		require.NoError(h.t, err)
-		if b == nil {
-			return out
+		b, err := h.in.next(readCtx)
+		if err != nil {
+			require.NoError(h.t, ctx.Err(), "timed out waiting for the polls to end")
+			break
 		}
 		msgs, ack, err := h.in.emit(ctx, b)
 		require.NoError(h.t, err)
-		out = append(out, decodeBatch(h.t, msgs)...)
+		if !h.discard {
+			out = append(out, decodeBatch(h.t, msgs)...)
+		}
 		require.NoError(h.t, ack(ctx, nil))
+		if h.perBatch != nil {
+			h.perBatch(len(msgs))
+		}
 	}
+	require.NoError(h.t, h.in.flush(ctx))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, c := range h.ends {
+		if c.err != nil {
+			errs = append(errs, c.err)
+		}
+	}
+	return out, errs
 }
 
 // storedCheckpoint reads the checkpoint from the cache.
@@ -148,7 +263,7 @@ func (h *harness) storedCheckpoint() *checkpointDoc {
 	var raw []byte
 	var gerr error
 	require.NoError(h.t, h.mgr.AccessCache(context.Background(), "ck", func(c service.Cache) {
-		raw, gerr = c.Get(context.Background(), h.in.ckptKey)
+		raw, gerr = c.Get(context.Background(), "woocommerce_poll")
 	}))
 	if gerr != nil {
 		return nil

@@ -2,6 +2,16 @@
 // store's REST API for changed, new, trashed, restored and deleted objects
 // and emits them as normalized events (plugin/wcevent), at least once, with
 // a checkpoint that only moves past acknowledged events.
+//
+// Each resource has a producer goroutine (producer.go) that polls on its own
+// schedule and hands chunks of records, in order, to the reading goroutine
+// (ReadBatch), which classifies them into events, stages their state
+// changes and tracks them (checkpoint.go); acknowledgements release state
+// changes and positions in emission order. The list walk that is exact
+// whatever order the store returns objects sharing a second in is in
+// reader.go, the concurrent backfill in feed.go, the scan of resources
+// without date filters in scan.go, the adaptive request limit in
+// limiter.go.
 package wcpoll
 
 import (
@@ -9,13 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/Jeffail/checkpoint"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/wooevents/wooevents/plugin/wcclient"
@@ -29,7 +37,9 @@ const (
 	fieldStartFrom         = "start_from"
 	fieldPageSize          = "page_size"
 	fieldOverlap           = "overlap"
+	fieldMaxConcurrency    = "max_concurrency"
 	fieldScanInterval      = "scan_interval"
+	fieldScanMaxPages      = "scan_max_pages"
 	fieldDetectDeletes     = "detect_deletes"
 	fieldReconcileInterval = "reconcile_interval"
 	fieldStatePath         = "state_path"
@@ -46,23 +56,33 @@ const (
 
 // Metric names.
 const (
-	metricRequests = "woocommerce_poll_requests_total"
-	metricEvents   = "woocommerce_events_total"
-	metricLag      = "woocommerce_watermark_lag_seconds"
+	metricRequests    = "woocommerce_poll_requests_total"
+	metricEvents      = "woocommerce_events_total"
+	metricLag         = "woocommerce_watermark_lag_seconds"
+	metricRemaining   = "woocommerce_backfill_remaining"
+	metricLastPoll    = "woocommerce_last_poll_timestamp_seconds"
+	metricScanAge     = "woocommerce_scan_age_seconds"
+	metricConcurrency = "woocommerce_poll_concurrency"
 )
 
-// checkpointFlushInterval bounds how often an advancing checkpoint is
-// written while events flow (a crash repeats at most this much).
+// checkpointFlushInterval is how often the acknowledged position is
+// written while it moves. A crash therefore repeats the events emitted but
+// not yet acknowledged (at most checkpoint_limit) plus those acknowledged
+// in the last checkpointFlushInterval (and, for a scan, the page in
+// progress).
 const checkpointFlushInterval = 250 * time.Millisecond
+
+// segmentPages is the size of a backfill segment in pages (see runSegments).
+const segmentPages = 10
 
 func pollSpec() *service.ConfigSpec {
 	fields := wcclient.ConnectionFields()
 	fields = append(fields,
 		service.NewObjectListField(fieldResources, resourceFields()...).
-			Description("The resources to poll, in this order on every poll.").
-			Default(defaultResources),
+			Description("The resources to poll. Each is polled on its own schedule, concurrently with the others (within `max_concurrency`), so one resource's backfill does not hold the others back.").
+			Default(defaultResources()),
 		service.NewDurationField(fieldInterval).
-			Description("Time between the starts of two polls. A poll that finds a full page continues at once until it has caught up.").
+			Description("Time between the starts of two polls of a resource. A poll that finds a full page continues at once until it has caught up; changes held back because they were younger than `overlap` are fetched again as soon as they are older, so a change comes out within `interval + overlap` plus request time.").
 			Default("1m"),
 		service.NewStringField(fieldStartFrom).
 			Description("Where to start when no checkpoint exists: `now` (changes from now on), `beginning` (a backfill: every existing object is emitted once, as `created`), or an RFC 3339 time (objects modified since then). Ignored once a checkpoint exists.").
@@ -70,28 +90,35 @@ func pollSpec() *service.ConfigSpec {
 			Example(StartBeginning).
 			Example("2026-01-01T00:00:00Z"),
 		service.NewIntField(fieldPageSize).
-			Description("Objects per request (`per_page`, 1 to 100). Each page is emitted as one batch.").
+			Description("Objects per request (`per_page`, 1 to 100); at most this many events per batch.").
 			Default(wcclient.MaxPerPage).
 			Advanced(),
 		service.NewDurationField(fieldOverlap).
-			Description("Safety window for WooCommerce's exclusive, second-grained `modified_after`: the query reaches back this much further than the position, and objects modified less than this before the store's clock (its `Date` header) are left for the next poll, so an object saved late within a second is never passed over. Rounded up to whole seconds.").
+			Description("Hold-back for WooCommerce's second-grained `modified_after`: objects modified less than this before the store's clock (its `Date` header) are left for a fetch as soon as they are older, so a second that can still receive writes is never passed. Rounded up to whole seconds.").
 			Default("1s").
 			Advanced(),
+		service.NewIntField(fieldMaxConcurrency).
+			Description("Most requests in flight to the store at once, across all resources. A backfill far behind is read as segments of "+strconv.Itoa(segmentPages)+" pages fetched concurrently and emitted in order. The limit halves when the store answers 429 or 5xx or a transport error occurs, steps down when pages answer three times slower than the fastest recent ones, and climbs back after healthy answers (metric `"+metricConcurrency+"`).").
+			Default(2),
 		service.NewDurationField(fieldScanInterval).
-			Description("For resources with strategy `scan` (customers): time between full scans, which find changed and deleted objects. New objects are looked for on every poll.").
-			Default("1h"),
+			Description("For resources scanned in id order (strategy `scan`: customers): the least time between the starts of two passes over the whole list. `0s`: a new pass starts at the first poll after the previous one ended.").
+			Default("0s"),
+		service.NewIntField(fieldScanMaxPages).
+			Description("For scanned resources: most pages of a pass read per poll. A pass reads `_fields=id,date_modified_gmt,date_created_gmt` pages of `page_size`, so with the defaults a store of up to 10,000 customers is compared in full on every poll (100 light requests, plus one `include=` request per 100 changed customers and one request for new ids); on larger stores a pass continues over several polls.").
+			Default(100).
+			Advanced(),
 		service.NewBoolField(fieldDetectDeletes).
 			Description("Query `status=trash` (with the same `modified_after` bound) on resources with a trash (orders, products, coupons) and emit `deleted` for trashed objects; an object seen trashed that comes back emits `restored`. Restoring an order with a status update fires no webhook, so the poller is the only source of `restored`.").
 			Default(true),
 		service.NewDurationField(fieldReconcileInterval).
-			Description("Time between reconciliations that find permanently deleted objects (which leave no trace in any list): the ids the poller has seen are looked up in `include=` batches, and ids missing from both the list and the trash emit `deleted` with `{\"id\":N}` data. `0s` disables it for `modified_after` resources (ids are then not recorded); resources with strategy `scan` find deletions in every full scan anyway.").
+			Description("Time between reconciliations that find permanently deleted objects (which leave no trace in any list): the ids the poller has emitted are looked up in `include=` batches of `page_size` in the list and the trash, and ids in neither are confirmed with a GET of the object (404) before `deleted` is emitted with `{\"id\":N}` data. `0s` disables it for `modified_after` resources (ids are then not recorded); scanned resources find deletions in every pass anyway.").
 			Default("0s"),
 		service.NewStringField(fieldStatePath).
-			Description("bbolt file for per-object state (trashed ids, the customers scan state, ids for reconciliation), so memory stays flat whatever the store's size. Empty uses a temporary file that is removed on close: state is then lost on restart (restores after a restart are reported as updates, and the customers baseline is rebuilt). Also holds the checkpoint when `checkpoint_cache` is empty. May be the file of a `bbolt` cache resource.").
+			Description("bbolt file for per-object state (trashed ids, the scan state, ids for reconciliation), so memory stays flat whatever the store's size. Empty uses a temporary file that is removed on close: state is then lost on restart (restores after a restart are reported as updates, and the customers baseline is rebuilt). Also holds the checkpoint when `checkpoint_cache` is empty. May be the file of a `bbolt` cache resource.").
 			Default("").
 			Example("/var/lib/wooevents/poll-state.db"),
 		service.NewStringField(fieldCheckpointCache).
-			Description("A cache resource holding the poll position. The stored position only moves past an event once it and every event before it have been acknowledged, so after a crash or restart polling resumes without losing changes (some may be emitted again). Empty stores the position in `state_path`, or only in memory when that is empty too.").
+			Description("A cache resource holding the poll position. The stored position only moves past an event once it and every event before it have been acknowledged, so after a crash or restart polling resumes without losing changes (some may be emitted again: those in flight, at most `checkpoint_limit`, and those acknowledged in the last 250 ms). Empty stores the position in `state_path`, or only in memory when that is empty too.").
 			Default("").
 			Example("poll_checkpoints"),
 		service.NewStringField(fieldCheckpointKey).
@@ -110,31 +137,43 @@ func pollSpec() *service.ConfigSpec {
 		Description(`
 Polling is the source of truth: webhooks get lost, coalesced and disabled, polling does not.
 
-For orders, products, coupons and any route built on WooCommerce's CRUD controller the poller asks for
-`+"`orderby=modified&order=asc&dates_are_gmt=true&modified_after=<naive UTC>`"+` and keeps a position of
-(modification second, id). Because `+"`modified_after`"+` is exclusive and second-grained, and bulk edits stamp
-hundreds of objects with the same second, it asks from one second before the position and skips what it has
-already emitted, and it re-queries from its position instead of walking page numbers of a changing list
-(page walking skips objects that move to the end while it walks). An idle poll costs one request per resource,
-plus one for the trash.
+**Orders, products, coupons** and any route built on WooCommerce's CRUD controller are read with
+`+"`orderby=modified&order=asc&dates_are_gmt=true&modified_after=<naive UTC>`"+`, and the position is a watermark of
+whole seconds: every object modified at or before it has been emitted. A real store returns objects that share a
+modification second (bulk edits, imports, the batch endpoint) in no fixed order, different from one
+LIMIT/OFFSET query to the next, so the poller never pages through a second by number or offset: each request asks
+for everything after the watermark from the start, takes the seconds the page holds completely (all but its last
+one) and moves the watermark to the end of them. A page that is a single second is read again by id
+(`+"`orderby=id`"+` with that second's bounds, which pages consistently), checking at every page that the previous
+page's last object is still in place. Cost: an idle poll is one request per resource plus one for the trash; N
+changes spread over distinct seconds take about N/(page_size−1) requests; N objects sharing one second take one
+request plus about N/(page_size−1) requests in id order (1 object: 1 request; 100: 3; 10,000: about 102 with the
+default page size).
 
-Customers have no date filter: on every poll new customers are found by id (`+"`orderby=id&order=desc`"+`), and every
-`+"`scan_interval`"+` a full scan compares each customer's `+"`date_modified_gmt`"+` with the state in `+"`state_path`"+`.
+A list far behind (a backfill) is read as segments fetched concurrently (`+"`max_concurrency`"+`) and emitted in order;
+the trash is read beside the list and merged with it in (second, id) order.
 
-Events are the shared normalized event with `+"`source: poll`"+`, ordered by modification time within a resource
-(trash and list merged), one batch per page. An event is `+"`created`"+` when the object was created after the position
-of the previous poll (a backfill from `+"`beginning`"+` emits every object once as created), `+"`updated`"+` otherwise,
-`+"`deleted`"+` when it turns up in the trash or goes missing (reconciliation, scans) and `+"`restored`"+` when an object seen
-trashed comes back.
+**Customers** have no date filter (strategy `+"`scan`"+`): every poll asks for ids above the highest known one, and a
+pass over the whole list in id order compares each object's `+"`date_modified_gmt`"+` with the state in `+"`state_path`"+`,
+asking only for ids and dates and then for the changed objects with `+"`include=`"+` (see `+"`scan_max_pages`"+`). A route whose
+store ignores `+"`modified_after`"+` is detected and scanned the same way.
+
+Events are the shared normalized event with `+"`source: poll`"+`, one batch per page. An event is `+"`created`"+` when the
+object was never emitted before (a backfill from `+"`beginning`"+` emits every object once as created), `+"`updated`"+`
+otherwise, `+"`deleted`"+` when it turns up in the trash or goes missing (reconciliation, scans) and `+"`restored`"+` when an
+object seen trashed comes back. An object created and changed again before a poll sees it is one `+"`created`"+` event
+with the latest state; created and trashed between polls is only `+"`deleted`"+`.
 
 Store faults (429 with Retry-After, 5xx, timeouts, HTML pages, truncated JSON) are retried with backoff and never move
-the position past objects not yet emitted. Authentication failures (401/403) are logged once with a hint and the
-input reconnects with a growing backoff (up to 5 minutes) until the credentials work.
+the position past objects not yet emitted. A poll that still fails (authentication, a misspelled resource, a store that
+is down) is logged once and retried with a backoff growing from 5 s to 5 minutes; the other resources keep polling.
 
-Metrics: `+"`woocommerce_poll_requests_total{resource,status}`"+`, `+"`woocommerce_events_total{resource,action}`"+`,
-`+"`woocommerce_watermark_lag_seconds{resource}`"+` (how far the emitted changes trail the store's clock: while
-catching up, the store's time minus the position; once caught up, the hold-back `+"`overlap`"+`; for `+"`scan`"+` resources,
-the time since the last full scan).`).
+Logs: at info the start of a poll that finds work (a backfill with its `+"`X-WP-Total`"+`), progress every 10 s
+(done/total, rate, ETA) and "caught up"; each request at debug. Metrics: `+"`"+metricRequests+"{resource,status}`"+`,
+`+"`"+metricEvents+"{resource,action}`"+`, `+"`"+metricLag+"{resource}`"+` (for `+"`modified_after`"+` resources: the store's clock
+minus the watermark), `+"`"+metricRemaining+"{resource}`"+`, `+"`"+metricLastPoll+"{resource}`"+` (Unix time of the last
+successful poll), `+"`"+metricScanAge+"{resource}`"+` (for scanned resources: seconds since the last complete pass began)
+and `+"`"+metricConcurrency+"`"+`.`).
 		Fields(fields...).
 		Example("Orders and customers with a durable checkpoint", "", `
 input:
@@ -179,8 +218,10 @@ type pollInput struct {
 	store             string
 	resources         []*resource
 	interval          time.Duration
-	overlap           time.Duration
+	overlap           int64 // seconds
+	maxConcurrency    int
 	scanInterval      time.Duration
+	scanMaxPages      int
 	reconcileInterval time.Duration
 	startFrom         string
 	startTime         time.Time
@@ -190,42 +231,45 @@ type pollInput struct {
 	ckptCache         string
 	ckptKey           string
 	ckptLimit         int
-	now               func() time.Time
 
+	clock  clock
+	manual bool // producers poll only when kicked (tests)
+
+	lim       *limiter
 	mRequests *service.MetricCounter
 	mEvents   *service.MetricCounter
 	mLag      *service.MetricGauge
-
-	// bg bounds background work (page prefetches); cancelled by Close.
-	bg       context.Context
-	bgCancel context.CancelFunc
+	mRemain   *service.MetricGauge
+	mLastPoll *service.MetricGauge
+	mScanAge  *service.MetricGauge
+	routeRes  map[string]string
 
 	// set by Connect
-	client   *wcclient.Client
-	state    *stateStore
-	ckpt     *checkpointDoc // live positions, owned by the reading goroutine
-	tracker  *checkpoint.Capped[[]byte]
-	runners  []runner
-	routeRes map[string]string
+	connected bool
+	client    *wcclient.Client
+	state     *stateStore
+	ckStore   checkpointStore
+	acks      *ackLog
+	doc       *checkpointDoc // positions of what was emitted (reading goroutine)
+	producers []*producer
+	chunks    chan *chunk
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	trashSeen map[string]bool // resources whose trashed-ids bucket may hold entries
 
-	ckptMu      sync.Mutex // serialises checkpoint writes
-	lastStored  []byte
-	unsaved     []byte
-	lastStoreAt time.Time
+	saveMu    sync.Mutex
+	lastSaved []byte
+	saveErr   string
 
-	// poll loop (reading goroutine)
-	held      *batch // read but not handed out (Track was interrupted)
-	inPoll    bool
-	cur       int
-	nextPoll  time.Time
-	failedRes *resource
-	authWait  time.Duration
-	authSeen  string
+	// reading goroutine
+	held    *batch
+	cur     *chunk
+	curIdx  int
+	onChunk func(*chunk) // tests: after a chunk has been handled
 }
 
 func newPollInput(conf *service.ParsedConfig, mgr *service.Resources) (*pollInput, error) {
-	in := &pollInput{mgr: mgr, log: mgr.Logger(), now: time.Now}
-	in.bg, in.bgCancel = context.WithCancel(context.Background())
+	in := &pollInput{mgr: mgr, log: mgr.Logger(), clock: realClock{}}
 	var err error
 	if in.clientCfg, err = wcclient.ConfigFromParsed(conf, mgr); err != nil {
 		return nil, err
@@ -274,17 +318,31 @@ func newPollInput(conf *service.ParsedConfig, mgr *service.Resources) (*pollInpu
 	if in.pageSize < 1 || in.pageSize > wcclient.MaxPerPage {
 		return nil, fmt.Errorf("%s must be between 1 and %d, got %d", fieldPageSize, wcclient.MaxPerPage, in.pageSize)
 	}
-	if in.overlap, err = conf.FieldDuration(fieldOverlap); err != nil {
+	overlap, err := conf.FieldDuration(fieldOverlap)
+	if err != nil {
 		return nil, err
 	}
-	if in.overlap < 0 {
+	if overlap < 0 {
 		return nil, fmt.Errorf("%s must not be negative", fieldOverlap)
+	}
+	in.overlap = int64((overlap + time.Second - 1) / time.Second)
+	if in.maxConcurrency, err = conf.FieldInt(fieldMaxConcurrency); err != nil {
+		return nil, err
+	}
+	if in.maxConcurrency < 1 {
+		return nil, fmt.Errorf("%s must be at least 1, got %d", fieldMaxConcurrency, in.maxConcurrency)
 	}
 	if in.scanInterval, err = conf.FieldDuration(fieldScanInterval); err != nil {
 		return nil, err
 	}
-	if in.scanInterval <= 0 {
-		return nil, fmt.Errorf("%s must be positive", fieldScanInterval)
+	if in.scanInterval < 0 {
+		return nil, fmt.Errorf("%s must not be negative", fieldScanInterval)
+	}
+	if in.scanMaxPages, err = conf.FieldInt(fieldScanMaxPages); err != nil {
+		return nil, err
+	}
+	if in.scanMaxPages < 1 {
+		return nil, fmt.Errorf("%s must be at least 1, got %d", fieldScanMaxPages, in.scanMaxPages)
 	}
 	if in.detectDeletes, err = conf.FieldBool(fieldDetectDeletes); err != nil {
 		return nil, err
@@ -318,366 +376,356 @@ func newPollInput(conf *service.ParsedConfig, mgr *service.Resources) (*pollInpu
 	in.mRequests = m.NewCounter(metricRequests, "resource", "status")
 	in.mEvents = m.NewCounter(metricEvents, "resource", "action")
 	in.mLag = m.NewGauge(metricLag, "resource")
+	in.mRemain = m.NewGauge(metricRemaining, "resource")
+	in.mLastPoll = m.NewGauge(metricLastPoll, "resource")
+	in.mScanAge = m.NewGauge(metricScanAge, "resource")
+	in.lim = newLimiter(in.maxConcurrency, m.NewGauge(metricConcurrency))
 
 	in.routeRes = map[string]string{}
 	for _, r := range in.resources {
-		if _, ok := in.routeRes[r.path]; !ok {
-			in.routeRes[r.path] = r.name
+		for _, p := range []string{r.path, strings.TrimPrefix(r.path, "/wp-json")} {
+			if _, ok := in.routeRes[p]; !ok {
+				in.routeRes[p] = r.name
+			}
 		}
 	}
 	cfg := in.clientCfg
-	cfg.OnRequest = func(ri wcclient.RequestInfo) {
-		status := "error"
-		if ri.Status > 0 {
-			status = strconv.Itoa(ri.Status)
-		}
-		name := in.routeRes[ri.Path]
-		if name == "" {
-			name = ri.Path
-		}
-		in.mRequests.Incr(1, name, status)
-	}
+	cfg.OnRequest = in.onRequest
 	in.clientCfg = cfg
 	return in, nil
 }
 
-// Connect opens the state, loads the checkpoint and checks that the store
-// answers with the configured credentials.
-func (in *pollInput) Connect(ctx context.Context) error {
-	if in.client == nil {
-		c, err := wcclient.New(in.clientCfg)
+// onRequest counts every attempt and tells the limiter about overload.
+func (in *pollInput) onRequest(ri wcclient.RequestInfo) {
+	status := "error"
+	if ri.Status > 0 {
+		status = strconv.Itoa(ri.Status)
+	}
+	path := strings.TrimSuffix(ri.Path, "/{id}")
+	name := in.routeRes[path]
+	if name == "" {
+		name = ri.Path
+	}
+	in.mRequests.Incr(1, name, status)
+	if ri.Status == 0 || ri.Status == 429 || ri.Status >= 500 {
+		in.lim.failure()
+	}
+}
+
+// Connect opens the state and the checkpoint and starts a producer per
+// resource. It does not call the store: store failures are the producers'
+// to retry and log (once per attempt), so a store that is down or refuses
+// the keys never makes benthos reconnect in a loop. Nothing is kept from a
+// Connect that fails, so the next one starts over.
+func (in *pollInput) Connect(ctx context.Context) (err error) {
+	if in.connected {
+		return nil
+	}
+	client, err := wcclient.New(in.clientCfg)
+	if err != nil {
+		return err
+	}
+	if in.statePath == "" {
+		in.log.Warnf("woocommerce_poll: %s is empty: per-object state lives in a temporary file and is lost on restart", fieldStatePath)
+	}
+	st, err := openStateStore(in.statePath)
+	if err != nil {
+		client.Close()
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.close()
+			client.Close()
+		}
+	}()
+	var ck checkpointStore
+	switch {
+	case in.ckptCache != "":
+		ck = cacheCheckpoints{mgr: in.mgr, cache: in.ckptCache, key: in.ckptKey}
+	case in.statePath != "":
+		ck = fileCheckpoints{state: st, key: in.ckptKey}
+	default:
+		in.log.Warnf("woocommerce_poll: neither %s nor %s is set: the position is kept in memory only and a restart begins again at start_from", fieldCheckpointCache, fieldStatePath)
+		ck = memoryCheckpoints{}
+	}
+	raw, err := ck.load(ctx)
+	if err != nil {
+		return fmt.Errorf("reading checkpoint %q: %w", in.ckptKey, err)
+	}
+	doc := &checkpointDoc{Version: checkpointVersion, Store: in.store, Resources: map[string]*resourceState{}}
+	if raw != nil {
+		if doc, err = parseCheckpoint(raw, in.store); err != nil {
+			return err
+		}
+		in.log.Infof("woocommerce_poll: resuming from checkpoint %q", in.ckptKey)
+	}
+	trashSeen := map[string]bool{}
+	for _, r := range in.resources {
+		if doc.Resources[r.name] == nil {
+			doc.Resources[r.name] = &resourceState{}
+		}
+		empty, err := st.empty(bucketTrashed + r.name)
 		if err != nil {
 			return err
 		}
-		in.client = c
+		trashSeen[r.name] = !empty
 	}
-	if in.state == nil {
-		if in.statePath == "" {
-			in.log.Warnf("woocommerce_poll: %s is empty: per-object state lives in a temporary file and is lost on restart", fieldStatePath)
-		}
-		st, err := openStateStore(in.statePath)
-		if err != nil {
-			return err
-		}
-		in.state = st
+
+	in.client, in.state, in.ckStore, in.doc, in.trashSeen = client, st, ck, doc, trashSeen
+	in.acks = newAckLog(in.ckptLimit)
+	in.lastSaved = raw
+	in.chunks = make(chan *chunk, 2*len(in.resources))
+	d := &deps{
+		fetch:     &fetcher{client: client, lim: in.lim, log: in.log, perPage: in.pageSize},
+		state:     st,
+		clock:     in.clock,
+		log:       in.log,
+		out:       in.chunks,
+		overlap:   in.overlap,
+		interval:  in.interval,
+		startFrom: in.startFrom,
+		startTime: in.startTime,
+		detectDel: in.detectDeletes,
+		reconcile: in.reconcileInterval,
+		scanEvery: in.scanInterval,
+		scanPages: in.scanMaxPages,
+		segPages:  segmentPages,
+		maxConc:   in.maxConcurrency,
+		mLag:      in.mLag, mRemaining: in.mRemain, mLastPoll: in.mLastPoll, mScanAge: in.mScanAge,
 	}
-	if in.ckpt == nil {
-		ck, err := in.loadCheckpoint(ctx)
-		if err != nil {
-			return err
-		}
-		in.ckpt = ck
-		in.tracker = checkpoint.NewCapped[[]byte](int64(in.ckptLimit))
-		in.runners = nil
-		for _, r := range in.resources {
-			st := ck.Resources[r.name]
-			if st == nil {
-				st = &resourceState{}
-				ck.Resources[r.name] = st
-			}
-			if r.strategy == StrategyScan {
-				in.runners = append(in.runners, newScanRunner(in, r, st))
-			} else {
-				mr, err := newModRunner(in, r, st)
-				if err != nil {
-					return err
-				}
-				in.runners = append(in.runners, mr)
-			}
-		}
+	runCtx, stop := context.WithCancel(context.Background())
+	in.stop = stop
+	names := make([]string, len(in.resources))
+	for i, r := range in.resources {
+		p := newProducer(d, r, doc.Resources[r.name])
+		in.producers = append(in.producers, p)
+		names[i] = r.name + " (" + r.strategy + ")"
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			p.run(runCtx, in.manual)
+		}()
 	}
-	probe := in.resources[0]
-	if in.failedRes != nil {
-		probe = in.failedRes
-	}
-	if _, err := in.client.ListPage(ctx, probe.path, probe.params, 1, 1); err != nil {
-		return in.connectError(probe, err)
-	}
-	if in.failedRes != nil {
-		in.log.Infof("woocommerce_poll: %s answers again, resuming", probe.name)
-	}
-	in.failedRes, in.authWait, in.authSeen = nil, 0, ""
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		in.flushLoop(runCtx)
+	}()
+	in.connected = true
+	in.log.Infof("woocommerce_poll: polling %s at %s every %s (up to %d requests at once)", strings.Join(names, ", "), in.store, in.interval, in.maxConcurrency)
 	return nil
 }
 
-// permanent reports whether err is a store answer that retrying will not
-// fix: authentication, permissions, unknown route or parameter.
-func permanent(err error) bool {
-	switch wcclient.StatusCode(err) {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
-		var be *wcclient.BodyError
-		return !errors.As(err, &be) || wcclient.StatusCode(err) != http.StatusNotFound
-	}
-	return false
-}
-
-// connectError logs a permanent failure once and asks benthos to wait
-// before the next Connect, growing to five minutes.
-func (in *pollInput) connectError(res *resource, err error) error {
-	if !permanent(err) {
-		return fmt.Errorf("woocommerce_poll %s: %w", res.name, err)
-	}
-	in.failedRes = res
-	if msg := err.Error(); msg != in.authSeen {
-		in.authSeen = msg
-		in.log.Errorf("woocommerce_poll: the store refuses %s (%s); polling is paused and retried with backoff until this is fixed: %v", res.name, res.path, err)
-	}
-	switch {
-	case in.authWait == 0:
-		in.authWait = 5 * time.Second
-	case in.authWait < 5*time.Minute:
-		in.authWait = min(in.authWait*2, 5*time.Minute)
-	}
-	return service.NewErrBackOff(fmt.Errorf("woocommerce_poll %s: %w", res.name, err), in.authWait)
-}
-
-// ReadBatch returns the next page of events, polling every interval.
-func (in *pollInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	if b := in.held; b != nil {
-		in.held = nil
-		return in.emit(ctx, b)
-	}
-	for {
-		if !in.inPoll {
-			if wait := in.nextPoll.Sub(in.now()); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil, nil, ctx.Err()
-				case <-t.C:
-				}
-			}
-			in.beginPoll()
-		}
-		b, err := in.step(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		if b == nil {
-			continue // the poll is over
-		}
-		return in.emit(ctx, b)
-	}
-}
-
-// beginPoll starts a poll of every resource.
-func (in *pollInput) beginPoll() {
-	in.nextPoll = in.now().Add(in.interval)
-	in.inPoll, in.cur = true, 0
-	for _, r := range in.runners {
-		r.begin()
-	}
-}
-
-// step returns the next batch with events of the current poll, or nil when
-// the poll is over (the checkpoint is then flushed).
-func (in *pollInput) step(ctx context.Context) (*batch, error) {
-	for in.inPoll {
-		if in.cur >= len(in.runners) {
-			in.inPoll = false
-			in.flushIdle(ctx)
-			return nil, nil
-		}
-		r := in.runners[in.cur]
-		b, err := r.next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if permanent(err) {
-				in.failedRes = r.resourceOf()
-				in.authSeen = err.Error()
-				in.log.Errorf("woocommerce_poll: the store refuses %s (%s); polling is paused and retried with backoff until this is fixed: %v", r.resourceOf().name, r.resourceOf().path, err)
-				return nil, service.ErrNotConnected
-			}
-			return nil, fmt.Errorf("woocommerce_poll %s: %w (the position stays before every object not yet emitted; retrying)", r.resourceOf().name, err)
-		}
-		if b == nil {
-			in.cur++
-			continue
-		}
-		if len(b.msgs) == 0 {
-			// positions moved or state was recorded without events
-			if err := in.state.apply(b.ops); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		in.countEvents(b)
-		return b, nil
-	}
-	return nil, nil
-}
-
-// batch is one page of events and the state changes they carry.
+// batch is events of one resource and the state changes they carry.
 type batch struct {
 	msgs   service.MessageBatch
 	ops    []stateOp
-	counts []eventCount // events not yet added to woocommerce_events_total
+	res    *resource
+	state  *resourceState // the resource's position after the batch (last batch of a chunk)
+	counts []eventCount   // events not yet added to woocommerce_events_total
 }
 
 // eventCount is a number of events of one resource and action.
 type eventCount struct {
-	res, action string
-	n           int64
+	action string
+	n      int64
 }
 
-func (in *pollInput) emit(ctx context.Context, b *batch) (service.MessageBatch, service.AckFunc, error) {
-	snap := in.ckpt.marshal()
-	resolve, err := in.tracker.Track(ctx, snap, int64(len(b.msgs)))
+// ReadBatch returns the next batch of events (at most page_size), waiting
+// for the producers.
+func (in *pollInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	if !in.connected {
+		return nil, nil, service.ErrNotConnected
+	}
+	if b := in.held; b != nil {
+		in.held = nil
+		return in.emit(ctx, b)
+	}
+	b, err := in.next(ctx)
 	if err != nil {
-		in.held = b // the walks have moved past these events: keep them
 		return nil, nil, err
 	}
-	ops := b.ops
-	return b.msgs, func(ctx context.Context, err error) error {
-		if err != nil {
-			in.log.Warnf("woocommerce_poll: %d events were rejected downstream and are dropped (auto_replay_nacks: false): %v", len(b.msgs), err)
-		}
-		applyErr := in.state.apply(ops)
-		in.ckptMu.Lock()
-		defer in.ckptMu.Unlock()
-		if h := resolve(); h != nil {
-			in.unsaved = *h
-		}
-		var storeErr error
-		if in.unsaved != nil && in.now().Sub(in.lastStoreAt) >= checkpointFlushInterval {
-			storeErr = in.storeLocked(ctx, in.unsaved)
-		}
-		return errors.Join(applyErr, storeErr)
-	}, nil
+	return in.emit(ctx, b)
 }
 
-// flushIdle writes the checkpoint at the end of a poll: the latest
-// acknowledged snapshot, or the live positions when nothing is in flight.
-func (in *pollInput) flushIdle(ctx context.Context) {
-	in.ckptMu.Lock()
-	defer in.ckptMu.Unlock()
-	b := in.unsaved
-	if in.tracker.Pending() == 0 {
-		b = in.ckpt.marshal()
+// next classifies chunks until it has a batch with events; chunks and
+// batches without events move positions and state at once (or behind the
+// batches still in flight).
+func (in *pollInput) next(ctx context.Context) (*batch, error) {
+	for {
+		if in.cur == nil {
+			select {
+			case c := <-in.chunks:
+				in.cur, in.curIdx = c, 0
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		c := in.cur
+		b := &batch{res: c.res}
+		in.fill(b, c)
+		done := in.cur == nil
+		if done {
+			b.state = c.state
+		}
+		if len(b.msgs) == 0 && (b.state != nil || len(b.ops) > 0) {
+			in.note(b)
+		}
+		if done && in.onChunk != nil {
+			in.onChunk(c)
+		}
+		if len(b.msgs) > 0 {
+			return b, nil
+		}
 	}
-	if b == nil {
+}
+
+// fill classifies the chunk's records into b, up to page_size events.
+func (in *pollInput) fill(b *batch, c *chunk) {
+	r := c.res
+	for in.curIdx < len(c.recs) && len(b.msgs) < in.pageSize {
+		rec := &c.recs[in.curIdx]
+		in.curIdx++
+		switch c.kind {
+		case kindRecords:
+			in.classifyListed(b, r, c.info, rec)
+		case kindScan:
+			in.classifyScanned(b, r, c.scan, rec)
+		}
+	}
+	if in.curIdx < len(c.recs) {
 		return
 	}
-	if err := in.storeLocked(ctx, b); err != nil {
-		in.log.Errorf("woocommerce_poll: storing the checkpoint: %v", err)
+	// gone ids and quiet state follow the records
+	gi := in.curIdx - len(c.recs)
+	for gi < len(c.gone) && len(b.msgs) < in.pageSize {
+		in.classifyGone(b, r, c.gone[gi])
+		gi++
+		in.curIdx++
 	}
+	if gi < len(c.gone) {
+		return
+	}
+	for _, q := range c.quiet {
+		b.ops = append(b.ops, in.state.stage(q.bucket, q.id, q.sec, q.del))
+	}
+	in.cur = nil
 }
 
-func (in *pollInput) storeLocked(ctx context.Context, b []byte) error {
-	if bytes.Equal(b, in.lastStored) {
-		in.unsaved = nil
-		return nil
-	}
-	var err error
+// classifyListed decides the event of a record of a modified_after poll:
+// deleted from the trash, restored when it was seen trashed, created when
+// it was never emitted (the known-ids state) and created after start_from,
+// updated otherwise.
+func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *record) {
+	var action string
+	known, trashedB := bucketKnown+r.name, bucketTrashed+r.name
+	withTrash := in.detectDeletes && r.trash
 	switch {
-	case in.ckptCache != "":
-		if aerr := in.mgr.AccessCache(ctx, in.ckptCache, func(c service.Cache) {
-			err = c.Set(ctx, in.ckptKey, b, nil)
-		}); aerr != nil {
-			err = aerr
+	case rec.src == srcTrash:
+		action = wcevent.ActionDeleted
+		b.ops = append(b.ops, in.state.stage(trashedB, rec.ID, rec.Sec, false))
+		in.trashSeen[r.name] = true
+	case strings.EqualFold(rec.Status, "trash"):
+		if withTrash {
+			return // the trash list reports it
 		}
-	case in.statePath != "":
-		err = in.state.root.Set(in.ckptKey, b, nil)
-	}
-	if err != nil {
-		return fmt.Errorf("storing checkpoint: %w", err)
-	}
-	in.lastStored, in.unsaved, in.lastStoreAt = b, nil, in.now()
-	return nil
-}
-
-func (in *pollInput) loadCheckpoint(ctx context.Context) (*checkpointDoc, error) {
-	var raw []byte
-	var err error
-	switch {
-	case in.ckptCache != "":
-		if aerr := in.mgr.AccessCache(ctx, in.ckptCache, func(c service.Cache) {
-			raw, err = c.Get(ctx, in.ckptKey)
-		}); aerr != nil {
-			return nil, fmt.Errorf("%s: %w", fieldCheckpointCache, aerr)
-		}
-		if errors.Is(err, service.ErrKeyNotFound) {
-			raw, err = nil, nil
-		}
-	case in.statePath != "":
-		raw, err = in.state.root.Get(in.ckptKey)
-		if errors.Is(err, service.ErrKeyNotFound) {
-			raw, err = nil, nil
-		}
+		action = wcevent.ActionDeleted
 	default:
-		in.log.Warnf("woocommerce_poll: neither %s nor %s is set: the position is kept in memory only and a restart begins again at start_from", fieldCheckpointCache, fieldStatePath)
+		if withTrash && in.trashSeen[r.name] {
+			if _, was := in.stateGet(r, trashedB, rec.ID); was {
+				action = wcevent.ActionRestored
+				b.ops = append(b.ops, in.state.stage(trashedB, rec.ID, rec.Sec, true))
+			}
+		}
+		if action == "" {
+			action = wcevent.ActionUpdated
+			if _, seen := in.stateGet(r, known, rec.ID); !seen && info.createdSince(rec) || r.createdByTolerance(rec) {
+				action = wcevent.ActionCreated
+			}
+		}
 	}
+	b.ops = append(b.ops, in.state.stage(known, rec.ID, rec.Sec, false))
+	in.addEvent(b, r, action, rec.ID, rec.Modified, rec.Raw)
+}
+
+// stateGet reads the per-id state; a read error is logged and reads as
+// absent.
+func (in *pollInput) stateGet(r *resource, bucket, id string) (int64, bool) {
+	sec, ok, err := in.state.get(bucket, id)
 	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint %q: %w", in.ckptKey, err)
+		in.log.Errorf("woocommerce_poll %s: reading the state of %s: %v", r.name, id, err)
 	}
-	if raw == nil {
-		return &checkpointDoc{Version: checkpointVersion, Store: in.store, Resources: map[string]*resourceState{}}, nil
-	}
-	ck, err := parseCheckpoint(raw, in.store)
-	if err != nil {
-		return nil, err
-	}
-	in.lastStored = raw
-	in.log.Infof("woocommerce_poll: resuming from checkpoint %q", in.ckptKey)
-	return ck, nil
+	return sec, ok
 }
 
-// Close stores the last acknowledged position and releases the state file.
-func (in *pollInput) Close(ctx context.Context) error {
-	in.bgCancel()
-	var errs []error
-	in.ckptMu.Lock()
-	if in.unsaved != nil {
-		errs = append(errs, in.storeLocked(ctx, in.unsaved))
-	}
-	in.ckptMu.Unlock()
-	if in.state != nil {
-		errs = append(errs, in.state.close())
-		in.state = nil
-	}
-	if in.client != nil {
-		in.client.Close()
-	}
-	return errors.Join(errs...)
-}
-
-// runner polls one resource.
-type runner interface {
-	begin()
-	// next returns the next batch (possibly without messages when only
-	// positions moved), or nil when the resource is done for this poll.
-	next(ctx context.Context) (*batch, error)
-	resourceOf() *resource
-}
-
-// addEvent appends the message of one change to b and counts it there
-// (see countEvents).
-func (in *pollInput) addEvent(b *batch, r *resource, action, id string, modified time.Time, data []byte) {
-	b.msgs = append(b.msgs, in.newEvent(r, action, id, modified, data))
-	for i := range b.counts {
-		if c := &b.counts[i]; c.res == r.name && c.action == action {
-			c.n++
+// classifyScanned decides the event of a record found by a scan, against
+// the state (so an object already emitted in this version is skipped).
+func (in *pollInput) classifyScanned(b *batch, r *resource, si *scanInfo, rec *record) {
+	known, trashedB := bucketKnown+r.name, bucketTrashed+r.name
+	get := func(bucket string) (int64, bool) { return in.stateGet(r, bucket, rec.ID) }
+	var action string
+	if rec.src == srcTrash {
+		if sec, ok := get(trashedB); ok && rec.Sec <= sec {
 			return
 		}
+		action = wcevent.ActionDeleted
+		b.ops = append(b.ops,
+			in.state.stage(trashedB, rec.ID, rec.Sec, false),
+			in.state.stage(known, rec.ID, 0, true))
+		in.trashSeen[r.name] = true
+	} else {
+		sec, ok := get(known)
+		if ok && rec.Sec <= sec {
+			return
+		}
+		switch {
+		case ok:
+			action = wcevent.ActionUpdated
+		case si.trash:
+			if _, was := get(trashedB); was {
+				action = wcevent.ActionRestored
+				b.ops = append(b.ops, in.state.stage(trashedB, rec.ID, 0, true))
+			}
+		}
+		if action == "" {
+			action = wcevent.ActionCreated
+			if si.firstPass && in.startTime.Unix() > 0 && in.startFrom != StartBeginning && in.startFrom != StartNow {
+				// the first pass from a start time: older objects are recorded quietly
+				start := in.startTime.Unix()
+				switch {
+				case rec.Sec < start:
+					action = ""
+				case rec.HasCreated && rec.Created < start:
+					action = wcevent.ActionUpdated
+				}
+			}
+		}
+		b.ops = append(b.ops, in.state.stage(known, rec.ID, rec.Sec, false))
 	}
-	b.counts = append(b.counts, eventCount{res: r.name, action: action, n: 1})
+	if action != "" {
+		in.addEvent(b, r, action, rec.ID, rec.Modified, rec.Raw)
+	}
 }
 
-// countEvents adds a batch's events to woocommerce_events_total: one
-// counter update per resource and action instead of one per event (a
-// labelled update is a lookup by label values).
-func (in *pollInput) countEvents(b *batch) {
-	for _, c := range b.counts {
-		in.mEvents.Incr(c.n, c.res, c.action)
+// classifyGone emits deleted for an object found permanently deleted, if
+// it is still known.
+func (in *pollInput) classifyGone(b *batch, r *resource, id string) {
+	known, trashedB := bucketKnown+r.name, bucketTrashed+r.name
+	_, k, err1 := in.state.get(known, id)
+	_, t, err2 := in.state.get(trashedB, id)
+	if err := errors.Join(err1, err2); err != nil {
+		in.log.Errorf("woocommerce_poll %s: reading the state of %s: %v", r.name, id, err)
 	}
-	b.counts = nil
+	if !k && !t {
+		return
+	}
+	b.ops = append(b.ops, in.state.stage(known, id, 0, true), in.state.stage(trashedB, id, 0, true))
+	in.addEvent(b, r, wcevent.ActionDeleted, id, time.Time{}, deletedData(id))
 }
 
-// newEvent builds the message of one change.
-func (in *pollInput) newEvent(r *resource, action, id string, modified time.Time, data []byte) *service.Message {
+// addEvent appends the message of one change to b.
+func (in *pollInput) addEvent(b *batch, r *resource, action, id string, modified time.Time, data []byte) {
 	ev := wcevent.Event{
 		Store:       in.store,
 		Resource:    r.resource,
@@ -686,43 +734,104 @@ func (in *pollInput) newEvent(r *resource, action, id string, modified time.Time
 		ObjectID:    id,
 		Source:      wcevent.SourcePoll,
 		Modified:    modified,
-		ReceivedAt:  in.now(),
+		ReceivedAt:  in.clock.Now(),
 		Data:        data,
 	}
-	return ev.NewMessage()
+	b.msgs = append(b.msgs, ev.NewMessage())
+	for i := range b.counts {
+		if b.counts[i].action == action {
+			b.counts[i].n++
+			return
+		}
+	}
+	b.counts = append(b.counts, eventCount{action: action, n: 1})
 }
 
-// deletedData is the body of a delete found by reconciliation: {"id":N}.
-func deletedData(id string) []byte {
-	if isDecimal(id) {
-		return []byte(`{"id":` + id + `}`)
+// emit registers the batch with the ack log and hands it out.
+func (in *pollInput) emit(ctx context.Context, b *batch) (service.MessageBatch, service.AckFunc, error) {
+	if b.state != nil {
+		in.doc.Resources[b.res.name] = b.state
+		b.state = nil
 	}
-	return []byte(`{"id":` + strconv.Quote(id) + `}`)
-}
-
-// startPosition applies start_from to a fresh stream position.
-func (in *pollInput) startPosition(p *streamPos, now time.Time) {
-	switch in.startFrom {
-	case StartBeginning:
-		*p = streamPos{}
-	case StartNow:
-		*p = streamPos{Has: true, Sec: now.Unix(), FloorHas: true, FloorSec: now.Unix()}
-	default:
-		s := in.startTime.Unix()
-		*p = streamPos{Has: true, Sec: s - 1, ID: "", FloorHas: true, FloorSec: s - 1}
-	}
-}
-
-// probeNow asks the store for its clock (the Date header of a one-object
-// list request).
-func (in *pollInput) probeNow(ctx context.Context, r *resource) (time.Time, error) {
-	q := url.Values{}
-	for k, v := range r.params {
-		q[k] = v
-	}
-	p, err := in.client.ListPage(ctx, r.path, q, 1, 1)
+	release, err := in.acks.track(ctx, in.doc.marshal(), b.ops, len(b.msgs))
 	if err != nil {
-		return time.Time{}, err
+		in.held = b // the producers have moved past these events: keep them
+		return nil, nil, err
 	}
-	return serverTime(p.Header), nil
+	for _, c := range b.counts {
+		in.mEvents.Incr(c.n, b.res.name, c.action)
+	}
+	b.counts = nil
+	n := len(b.msgs)
+	return b.msgs, func(ctx context.Context, err error) error {
+		if err != nil {
+			in.log.Warnf("woocommerce_poll %s: %d events were rejected downstream and are dropped (auto_replay_nacks: false): %v", b.res.name, n, err)
+		}
+		release()
+		return nil
+	}, nil
+}
+
+// note records a position and state changes that carry no events.
+func (in *pollInput) note(b *batch) {
+	if b.state != nil {
+		in.doc.Resources[b.res.name] = b.state
+	}
+	in.acks.note(in.doc.marshal(), b.ops)
+}
+
+// flushLoop stores the released position every checkpointFlushInterval.
+func (in *pollInput) flushLoop(ctx context.Context) {
+	t := time.NewTicker(checkpointFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := in.flush(ctx); err != nil {
+				if msg := err.Error(); msg != in.saveErr {
+					in.saveErr = msg
+					in.log.Errorf("woocommerce_poll: storing the checkpoint: %v (retrying)", err)
+				}
+			} else {
+				in.saveErr = ""
+			}
+		}
+	}
+}
+
+// flush writes the released state changes, then stores the released
+// position if it changed.
+func (in *pollInput) flush(ctx context.Context) error {
+	in.saveMu.Lock()
+	defer in.saveMu.Unlock()
+	ops, b := in.acks.take()
+	if err := in.state.apply(ops); err != nil {
+		in.acks.putBack(ops, b)
+		return fmt.Errorf("writing state: %w", err)
+	}
+	if b == nil || bytes.Equal(b, in.lastSaved) {
+		return nil
+	}
+	if err := in.ckStore.save(ctx, b); err != nil {
+		in.acks.putBack(nil, b)
+		return fmt.Errorf("storing checkpoint %q: %w", in.ckptKey, err)
+	}
+	in.lastSaved = b
+	return nil
+}
+
+// Close stops the producers, stores the last acknowledged position and
+// releases the state file.
+func (in *pollInput) Close(ctx context.Context) error {
+	if !in.connected {
+		return nil
+	}
+	in.connected = false
+	in.stop()
+	in.wg.Wait()
+	errs := []error{in.flush(ctx), in.state.close()}
+	in.client.Close()
+	return errors.Join(errs...)
 }

@@ -2,11 +2,10 @@ package wcpoll
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,12 +101,13 @@ func TestLifecycleEvents(t *testing.T) {
 }
 
 // Customers have no date filter: a new, a changed and a deleted customer
-// are each found (new ones on every poll, the rest by the full scan).
+// are each found by the next poll (new ones by the new-id query, the rest
+// by the pass over the whole list, which asks only for ids and dates).
 func TestCustomersScan(t *testing.T) {
 	sim := newSim(t, wcsim.Options{})
 	first, last := sim.Seed(wcsim.Customers, 250)
 	sim.Advance(10 * time.Second)
-	h := newHarness(t, sim, "resources: [{name: customers}]\nscan_interval: 1m\npage_size: 100\n")
+	h := newHarness(t, sim, "resources: [{name: customers}]\npage_size: 100\n")
 	require.Empty(t, h.poll(), "start_from now: the baseline is recorded quietly")
 
 	sim.Advance(5 * time.Second)
@@ -122,23 +122,26 @@ func TestCustomersScan(t *testing.T) {
 	require.NoError(t, sim.ForceDelete(wcsim.Customers, first+30))
 	require.NoError(t, sim.ForceDelete(wcsim.Customers, last))
 	sim.Advance(5 * time.Second)
-	require.Empty(t, h.poll(), "changes wait for the full scan")
-
-	sim.Advance(time.Minute)
+	before := requestCount(sim, "/wp-json/wc/v3/customers")
 	evs = h.poll()
 	assert.ElementsMatch(t, []string{
 		fmt.Sprintf("customer.deleted:%d", first+30),
 		fmt.Sprintf("customer.updated:%d", changed),
 		fmt.Sprintf("customer.deleted:%d", last),
-	}, types(evs))
+	}, types(evs), "changes are found within one interval")
 	for _, e := range evs {
 		if e.Action == wcevent.ActionDeleted {
 			assert.JSONEq(t, `{"id":`+e.ObjectID+`}`, string(e.Data))
+		} else {
+			assert.Equal(t, "Name2", gjson.GetBytes(e.Data, "first_name").Str, "the changed customer's whole object")
 		}
 	}
+	// 1 new-id query, 3 light pages (249 customers), 1 include= for the
+	// changed one, and include= lookups for the two missing ids.
+	assert.LessOrEqual(t, requestCount(sim, "/wp-json/wc/v3/customers")-before, 8)
 
 	sim.Advance(time.Minute)
-	require.Empty(t, h.poll(), "a second scan finds nothing new")
+	require.Empty(t, h.poll(), "a second pass finds nothing new")
 }
 
 // 250 objects stamped with the same second, and objects modified between
@@ -153,12 +156,13 @@ func TestSameSecondAndConcurrentModification(t *testing.T) {
 	require.NoError(t, err)
 	sim.Advance(5 * time.Second)
 
-	// Before the second list request, modify an object already emitted
-	// (it moves to the end of the list, shifting everything after it) and
-	// one not yet emitted.
+	// The first list answer is one second: the poller reads that second by
+	// id. Before its second page, modify an object of the first id page
+	// (already read) and one not read yet: both leave the second.
 	lists := 0
 	h.rt.set(func(req *http.Request) {
-		if req.URL.Path != "/wp-json/wc/v3/orders" || req.URL.Query().Get("status") == "trash" {
+		q := req.URL.Query()
+		if req.URL.Path != "/wp-json/wc/v3/orders" || q.Get("status") == "trash" || q.Get("orderby") != "id" {
 			return
 		}
 		lists++
@@ -175,8 +179,7 @@ func TestSameSecondAndConcurrentModification(t *testing.T) {
 		assert.Equal(t, "order.created", e.Type)
 	}
 	// Every order is emitted once, except the one modified before the walk
-	// reached it: it moved to a later second and is reported by the next
-	// poll, with its new state.
+	// reached it: it moved to a later second and comes with the next poll.
 	for id := first; id <= last; id++ {
 		want := 1
 		if id == first+200 {
@@ -185,11 +188,15 @@ func TestSameSecondAndConcurrentModification(t *testing.T) {
 		assert.Equal(t, want, seen[strconv.FormatInt(id, 10)], "order %d", id)
 	}
 	assert.Len(t, evs, 249)
+	for i := 1; i < len(evs); i++ {
+		assert.Less(t, mustInt(t, evs[i-1].ObjectID), mustInt(t, evs[i].ObjectID), "a second is emitted in id order")
+	}
 
-	// The two modified orders carry a later second: the next poll reports them.
+	// The two modified orders carry a later second: the next poll reports
+	// them. first+200 was never emitted: created; first+10 was: updated.
 	sim.Advance(5 * time.Second)
 	evs = h.poll()
-	require.Equal(t, typesOf("order", "updated", first+10, "updated", first+200), types(evs))
+	require.Equal(t, typesOf("order", "updated", first+10, "created", first+200), types(evs))
 
 	// A bulk edit of all 250 in one second.
 	ids := make([]int64, 0, 250)
@@ -198,6 +205,7 @@ func TestSameSecondAndConcurrentModification(t *testing.T) {
 	}
 	require.NoError(t, sim.BulkUpdate(wcsim.Orders, ids, map[string]any{"status": "completed"}))
 	sim.Advance(5 * time.Second)
+	before := requestCount(sim, "/wp-json/wc/v3/orders")
 	evs = h.poll()
 	require.Len(t, evs, 250)
 	ev := map[string]bool{}
@@ -207,6 +215,9 @@ func TestSameSecondAndConcurrentModification(t *testing.T) {
 		ev[e.ID] = true
 		assert.Equal(t, strconv.FormatInt(first+int64(i), 10), e.ObjectID, "ordered by (modified, id)")
 	}
+	// one list page (a single second), 3 id pages of that second (99 new
+	// objects each after the first), one page after it, and the trash
+	assert.Equal(t, 1+3+1+1, requestCount(sim, "/wp-json/wc/v3/orders")-before)
 
 	// Idle: one request for the list and one for the trash, on every poll.
 	for i := 0; i < 3; i++ {
@@ -264,7 +275,7 @@ func mustInt(t *testing.T, s string) int64 {
 }
 
 // A backfill from the beginning emits every object once as created, in
-// (modified, id) order, and moves the bound forward as it goes.
+// (modified, id) order, and stores a watermark past the last one.
 func TestBackfillFromBeginning(t *testing.T) {
 	sim := newSim(t, wcsim.Options{})
 	first, last, err := sim.SeedWith(wcsim.Orders, 1000, wcsim.SeedOptions{Start: t0.Add(-time.Hour), Step: 2 * time.Second, Status: "processing"})
@@ -277,30 +288,42 @@ func TestBackfillFromBeginning(t *testing.T) {
 	}
 	ck := h.storedCheckpoint()
 	require.NotNil(t, ck)
-	assert.Equal(t, strconv.FormatInt(last, 10), ck.Resources["orders"].Main.ID)
-	require.NotNil(t, ck.Resources["orders"].Main.Bound, "the query is bounded once a position exists")
+	st := ck.Resources["orders"]
+	require.NotNil(t, st.Watermark)
+	lastRaw, _ := sim.Get(wcsim.Orders, last)
+	lastMod, err := wcevent.ParseWooTime(gjson.GetBytes(lastRaw, "date_modified_gmt").Str)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, *st.Watermark, lastMod.Unix(), "the watermark is past the last order")
+	assert.Equal(t, t0.Unix()-2, *st.Watermark, "settled up to the store's clock minus the 1s overlap")
+	assert.Nil(t, st.Since, "from the beginning: every object not emitted before is created")
 }
 
-// A store that ignores modified_after is detected and filtered client-side.
+// A store that ignores modified_after is detected, and the resource is
+// scanned in id order from then on.
 func TestStoreIgnoringModifiedAfter(t *testing.T) {
 	sim := newSim(t, wcsim.Options{TLS: true}) // basic auth: the query can be altered without breaking a signature
-	sim.SeedWith(wcsim.Orders, 150, wcsim.SeedOptions{Start: t0.Add(-time.Hour), Status: "processing"})
+	_, _, err := sim.SeedWith(wcsim.Orders, 150, wcsim.SeedOptions{Start: t0.Add(-time.Hour), Status: "processing"})
+	require.NoError(t, err)
 	h := newHarness(t, sim, "resources: [{name: orders, trash: false}]\n")
-	// Strip modified_after from every request: the store "ignores" it.
+	// Strip the date filters from every request: the store "ignores" them.
 	h.rt.set(func(req *http.Request) {
 		q := req.URL.Query()
-		if q.Has("modified_after") {
+		if q.Has("modified_after") || q.Has("modified_before") {
 			q.Del("modified_after")
+			q.Del("modified_before")
 			req.URL.RawQuery = q.Encode()
 		}
 	})
 	require.Empty(t, h.poll())
+	assert.True(t, h.in.doc.Resources["orders"].Scanning)
 	sim.Advance(5 * time.Second)
 	id, err := sim.Create(wcsim.Orders, createFields(wcsim.Orders, 1))
 	require.NoError(t, err)
 	sim.Advance(5 * time.Second)
 	require.Equal(t, typesOf("order", "created", id), types(h.poll()))
-	assert.True(t, h.in.ckpt.Resources["orders"].Main.NoFilter)
+	require.NoError(t, sim.Update(wcsim.Orders, id, updateFields(wcsim.Orders, 1)))
+	sim.Advance(5 * time.Second)
+	require.Equal(t, typesOf("order", "updated", id), types(h.poll()))
 	sim.Advance(5 * time.Second)
 	require.Empty(t, h.poll())
 }
@@ -342,26 +365,22 @@ func TestStoreFaultsMidWalk(t *testing.T) {
 	assert.GreaterOrEqual(t, sim.Requests(http.MethodGet, path), 11+7)
 }
 
-// Authentication failures are permanent: Connect reports them clearly and
-// asks benthos to back off.
+// Authentication failures are logged once per attempt and retried with a
+// growing backoff; the secret never appears in the error.
 func TestAuthFailure(t *testing.T) {
 	sim := newSim(t, wcsim.Options{})
-	yaml := fmt.Sprintf("store_url: %s\nconsumer_key: ck_wrong\nconsumer_secret: cs_wrong\nresources: [{name: orders}]\n", sim.URL())
-	conf, err := pollSpec().ParseYAML(yaml, nil)
-	require.NoError(t, err)
-	in, err := newPollInput(conf, service.MockResources())
-	require.NoError(t, err)
-	defer in.Close(context.Background())
-	err = in.Connect(context.Background())
-	require.Error(t, err)
-	var bo *service.ErrBackOff
-	require.True(t, errors.As(err, &bo), "%v", err)
-	assert.Equal(t, 5*time.Second, bo.Wait)
-	assert.Contains(t, err.Error(), "401")
-	assert.NotContains(t, err.Error(), "cs_wrong")
-	err = in.Connect(context.Background())
-	require.True(t, errors.As(err, &bo))
-	assert.Equal(t, 10*time.Second, bo.Wait, "the backoff grows")
+	h := newHarness(t, sim, "resources: [{name: orders}]\n")
+	h.in.Close(context.Background())
+	h.yaml = strings.Replace(h.yaml, "consumer_secret: "+wcsim.DefaultConsumerSecret, "consumer_secret: cs_wrong_secret", 1)
+	h.start()
+	_, errs := h.pollErrs()
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0].Error(), "401")
+	assert.NotContains(t, errs[0].Error(), "cs_wrong_secret")
+	assert.Equal(t, 5*time.Second, h.in.producers[0].failWait)
+	_, errs = h.pollErrs()
+	require.Len(t, errs, 1)
+	assert.Equal(t, 10*time.Second, h.in.producers[0].failWait, "the backoff grows")
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -373,6 +392,8 @@ func TestConfigErrors(t *testing.T) {
 		"reserved param":  "resources: [{name: orders, params: {orderby: date}}]\n",
 		"bad date format": "resources: [{name: orders, date_format: \"yyyy-ww\"}]\n",
 		"missing cache":   "checkpoint_cache: nope\n",
+		"concurrency":     "max_concurrency: 0\n",
+		"scan pages":      "scan_max_pages: 0\n",
 	} {
 		conf, err := pollSpec().ParseYAML(base+extra, nil)
 		if err != nil {
@@ -391,8 +412,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 	assert.Equal(t, []string{"orders/modified_after/order", "products/modified_after/product", "customers/scan/customer", "coupons/modified_after/coupon"}, names)
 }
-
-var _ = json.Valid
 
 // Restoring a trashed order with a status update fires no webhook in
 // WooCommerce: the poller reports it as restored.

@@ -1,7 +1,6 @@
 package wcpoll
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wooevents/wooevents/plugin/datefmt"
+	"github.com/wooevents/wooevents/plugin/wcclient"
 	"github.com/wooevents/wooevents/plugin/wcevent"
 )
 
@@ -43,17 +43,20 @@ const (
 // resourcesWithTrash are the WooCommerce routes whose DELETE moves to trash.
 var resourcesWithTrash = map[string]bool{"orders": true, "products": true, "coupons": true}
 
+// reservedParams are the query parameters the poller sets itself.
+var reservedParams = []string{"orderby", "order", "modified_after", "modified_before", "dates_are_gmt", "offset", "page", "per_page", "include", "_fields"}
+
 func resourceFields() []*service.ConfigField {
 	return []*service.ConfigField{
 		service.NewStringField(fieldResName).
 			Description("Key of the resource: used as the `woocommerce_resource_key` metadata, in metric labels and in the checkpoint. `orders`, `products`, `customers`, `coupons` or any other WooCommerce list route name.").
 			Example("orders"),
 		service.NewStringField(fieldResPath).
-			Description("List route, `/wp-json/...` or relative to `/wp-json`. Default `/wp-json/wc/v3/<name>`.").
+			Description("List route, `/wp-json/...` or relative to `/wp-json`. Empty: `/wp-json/wc/v3/<name>`.").
 			Default("").
 			Example("/wp-json/wc/v3/orders"),
 		service.NewStringField(fieldResResource).
-			Description("Event `resource` name. Default: the singular of the path's last segment (`orders` → `order`; unknown names pass through).").
+			Description("Event `resource` name. Empty: the singular of the path's last segment (`orders` → `order`; unknown names pass through).").
 			Default(""),
 		service.NewStringField(fieldResIDField).
 			Description("JSON path (gjson syntax) of the object id.").
@@ -62,7 +65,7 @@ func resourceFields() []*service.ConfigField {
 			Description("JSON path of the modification date, read as UTC. It orders the walk and becomes the event's `occurred_at`. Use a `_gmt` field: the plain WooCommerce dates are site-local.").
 			Default("date_modified_gmt"),
 		service.NewStringField(fieldResCreatedField).
-			Description("JSON path of the creation date, read as UTC; decides `created` versus `updated`.").
+			Description("JSON path of the creation date, read as UTC; decides `created` versus `updated`. Empty: classify by the poll position alone.").
 			Default("date_created_gmt"),
 		service.NewStringField(fieldResDateFormat).
 			Description("Format of the date fields: empty for WooCommerce's `2006-01-02T15:04:05` (a fraction or zone is accepted too), a Go layout, or a Java pattern such as Cloud Elements' `yyyy-MM-dd'T'HH:mm:ss` (their published stray trailing quote is tolerated). Dates without a zone are read as UTC.").
@@ -70,17 +73,17 @@ func resourceFields() []*service.ConfigField {
 			Example("yyyy-MM-dd'T'HH:mm:ss").
 			Example("2006-01-02 15:04:05"),
 		service.NewStringMapField(fieldResParams).
-			Description("Extra query parameters sent with every list request of this resource (for example `role: all` for customers, or `type: simple` for products). The poller's own parameters (`orderby`, `order`, `modified_after`, `dates_are_gmt`, `offset`, `page`, `per_page`, `include`) take precedence; `status` is replaced by `trash` on the trash walk.").
+			Description("Extra query parameters sent with every list request of this resource (for example `role: all` for customers, or `type: simple` for products). The poller's own parameters (`" + strings.Join(reservedParams, "`, `") + "`) may not be set here; `status` is replaced by `trash` on the trash walk.").
 			Default(map[string]any{}),
 		service.NewStringAnnotatedEnumField(fieldResStrategy, map[string]string{
 			StrategyAuto:          "`scan` for customers, `modified_after` for everything else.",
-			StrategyModifiedAfter: "Server-side `modified_after` filter in UTC (`dates_are_gmt=true`), `orderby=modified&order=asc`, with a (modified second, id) position. For orders, products, coupons and any route built on WooCommerce's CRUD controller.",
-			StrategyScan:          "For routes without date filters (customers): every poll looks for ids above the highest known one (`orderby=id&order=desc`); every `scan_interval` a full scan compares each object's modification date with the state kept in `state_path` and finds changed, new and deleted objects.",
+			StrategyModifiedAfter: "Server-side `modified_after` filter in UTC (`dates_are_gmt=true`), `orderby=modified&order=asc`, a watermark of whole seconds. For orders, products, coupons and any route built on WooCommerce's CRUD controller. A store found ignoring the filter on the route is scanned instead.",
+			StrategyScan:          "For routes without date filters (customers): every poll looks for ids above the highest known one (`orderby=id&order=desc`) and continues a pass over the whole list in id order asking only for the id and dates (`_fields`), comparing them with the state kept in `state_path`; changed objects are then fetched with `include=`, missing ones confirmed deleted.",
 		}).
 			Description("How changes are found.").
 			Default(StrategyAuto),
 		service.NewDurationField(fieldResCreatedTolerance).
-			Description("Also classify as `created` an object whose modification date is within this duration of its creation date (Cloud Elements' `createdCheckTolerance`). `0s` classifies by the position alone: `created` when the object was created after the previous poll's position.").
+			Description("Also classify as `created` an object whose modification date is within this duration of its creation date (Cloud Elements' `createdCheckTolerance`). `0s` classifies by the poll position alone.").
 			Default("0s").
 			Advanced(),
 		service.NewBoolField(fieldResTrash).
@@ -90,19 +93,30 @@ func resourceFields() []*service.ConfigField {
 	}
 }
 
-// defaultResources are used when `resources` is not set.
-var defaultResources = []any{
-	map[string]any{fieldResName: "orders"},
-	map[string]any{fieldResName: "products"},
-	map[string]any{fieldResName: "customers"},
-	map[string]any{fieldResName: "coupons"},
+// defaultResourceNames are polled when `resources` is not set.
+var defaultResourceNames = []string{"orders", "products", "customers", "coupons"}
+
+func defaultResources() []any {
+	out := make([]any, len(defaultResourceNames))
+	for i, n := range defaultResourceNames {
+		out[i] = map[string]any{fieldResName: n}
+	}
+	return out
+}
+
+// resourceEntrySpec parses one `resources` entry on its own: the entries of
+// the field's default list carry only a name, and benthos does not apply the
+// sub-field defaults to a default value, so they are parsed again through
+// this spec (the defaults stay in one place: resourceFields).
+func resourceEntrySpec() *service.ConfigSpec {
+	return service.NewConfigSpec().Fields(resourceFields()...)
 }
 
 // resource is one configured resource.
 type resource struct {
 	name, path, resource string
 	fields               []string // gjson paths: id, updated, created, status
-	topLevel             bool     // every field is a plain top-level key: one-pass scan
+	topLevel             bool     // every field is a plain top-level key
 	parseDate            datefmt.Parser
 	params               url.Values
 	strategy             string
@@ -111,6 +125,16 @@ type resource struct {
 }
 
 func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
+	if !conf.Contains(fieldResIDField) {
+		// an entry of the default list: apply the sub-field defaults
+		name, err := conf.FieldString(fieldResName)
+		if err != nil {
+			return nil, err
+		}
+		if conf, err = resourceEntrySpec().ParseYAML(fieldResName+": "+name, nil); err != nil {
+			return nil, err
+		}
+	}
 	r := &resource{}
 	var err error
 	if r.name, err = conf.FieldString(fieldResName); err != nil {
@@ -120,7 +144,7 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 	if r.name == "" {
 		return nil, errors.New("resources: name must not be empty")
 	}
-	if r.path, err = optString(conf, fieldResPath, ""); err != nil {
+	if r.path, err = conf.FieldString(fieldResPath); err != nil {
 		return nil, err
 	}
 	if r.path == "" {
@@ -130,20 +154,20 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 		return nil, fmt.Errorf("resource %s: path %q must start with / and carry no query (use params)", r.name, r.path)
 	}
 	last := path.Base(strings.TrimRight(r.path, "/"))
-	if r.resource, err = optString(conf, fieldResResource, ""); err != nil {
+	if r.resource, err = conf.FieldString(fieldResResource); err != nil {
 		return nil, err
 	}
 	if r.resource == "" {
 		r.resource = wcevent.Singular(last)
 	}
 	var idf, upd, crt, fmtStr string
-	if idf, err = optString(conf, fieldResIDField, "id"); err != nil {
+	if idf, err = conf.FieldString(fieldResIDField); err != nil {
 		return nil, err
 	}
-	if upd, err = optString(conf, fieldResUpdatedField, "date_modified_gmt"); err != nil {
+	if upd, err = conf.FieldString(fieldResUpdatedField); err != nil {
 		return nil, err
 	}
-	if crt, err = optString(conf, fieldResCreatedField, "date_created_gmt"); err != nil {
+	if crt, err = conf.FieldString(fieldResCreatedField); err != nil {
 		return nil, err
 	}
 	if idf == "" || upd == "" {
@@ -151,17 +175,15 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 	}
 	r.fields = []string{idf, upd, crt, "status"}
 	r.topLevel = plainKey(idf) && plainKey(upd) && (crt == "" || plainKey(crt))
-	if fmtStr, err = optString(conf, fieldResDateFormat, ""); err != nil {
+	if fmtStr, err = conf.FieldString(fieldResDateFormat); err != nil {
 		return nil, err
 	}
 	if r.parseDate, _, err = datefmt.NewParser(fmtStr); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", r.name, err)
 	}
-	params := map[string]string{}
-	if conf.Contains(fieldResParams) {
-		if params, err = conf.FieldStringMap(fieldResParams); err != nil {
-			return nil, err
-		}
+	params, err := conf.FieldStringMap(fieldResParams)
+	if err != nil {
+		return nil, err
 	}
 	r.params = url.Values{}
 	keys := make([]string, 0, len(params))
@@ -170,13 +192,14 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		switch k {
-		case "orderby", "order", "modified_after", "modified_before", "dates_are_gmt", "offset", "page", "per_page", "include":
-			return nil, fmt.Errorf("resource %s: params must not set %q: the poller sets it", r.name, k)
+		for _, reserved := range reservedParams {
+			if k == reserved {
+				return nil, fmt.Errorf("resource %s: params must not set %q: the poller sets it", r.name, k)
+			}
 		}
 		r.params.Set(k, params[k])
 	}
-	if r.strategy, err = optString(conf, fieldResStrategy, StrategyAuto); err != nil {
+	if r.strategy, err = conf.FieldString(fieldResStrategy); err != nil {
 		return nil, err
 	}
 	if r.strategy == StrategyAuto {
@@ -185,10 +208,8 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 			r.strategy = StrategyScan
 		}
 	}
-	if conf.Contains(fieldResCreatedTolerance) {
-		if r.createdTolerance, err = conf.FieldDuration(fieldResCreatedTolerance); err != nil {
-			return nil, err
-		}
+	if r.createdTolerance, err = conf.FieldDuration(fieldResCreatedTolerance); err != nil {
+		return nil, err
 	}
 	r.trash = resourcesWithTrash[last]
 	if conf.Contains(fieldResTrash) {
@@ -199,77 +220,127 @@ func resourceFromParsed(conf *service.ParsedConfig) (*resource, error) {
 	return r, nil
 }
 
-// optString reads a field of a resources entry, or def when it is absent
-// (entries of the default list carry only a name).
-func optString(conf *service.ParsedConfig, name, def string) (string, error) {
-	if !conf.Contains(name) {
-		return def, nil
+// query returns a copy of the resource's own parameters.
+func (r *resource) query() url.Values {
+	q := make(url.Values, len(r.params)+8)
+	for k, v := range r.params {
+		q[k] = v
 	}
-	return conf.FieldString(name)
+	return q
 }
 
+// lightFields is the `_fields` value that asks only for what the scan
+// compares ("" when a field is not a top-level key: then the whole object).
+func (r *resource) lightFields() string {
+	if !r.topLevel {
+		return ""
+	}
+	f := []string{r.fields[0], r.fields[1]}
+	if r.fields[2] != "" {
+		f = append(f, r.fields[2])
+	}
+	return strings.Join(f, ",")
+}
+
+// Sources of a record.
+const (
+	srcList  uint8 = iota // the list (any status but trash)
+	srcTrash              // the trash list
+)
+
 // record is the part of a listed object the poller reads; Raw is the object
-// as the store sent it.
+// as the store sent it (it aliases the page it came from, which is never
+// handed back to the client's buffer pool).
 type record struct {
-	Key        recKey
+	ID         string
+	Sec        int64     // modification second
 	Modified   time.Time // zero when the field is missing or unparseable
 	Created    int64
 	HasCreated bool
 	Status     string
 	Raw        json.RawMessage
-	idx        int // index within its page
+	src        uint8
+	seq        uint64 // fetch order: of two answers about one object, the later one wins
 }
 
-// parseRecord reads id, dates and status without decoding the object: in
-// one pass over its top-level keys when the fields are plain keys, else
-// with gjson paths. prevSec stands in for a missing modification date so
-// the record keeps its place in the walk.
-func (r *resource) parseRecord(raw json.RawMessage, prevSec int64) (record, error) {
-	return r.parseRecordFields(raw, nil, prevSec)
+// cmpRec orders records as they are emitted: modification second, id, then
+// the later answer last.
+func cmpRec(a, b *record) int {
+	switch {
+	case a.Sec < b.Sec:
+		return -1
+	case a.Sec > b.Sec:
+		return 1
+	}
+	if c := cmpID(a.ID, b.ID); c != 0 {
+		return c
+	}
+	switch {
+	case a.seq < b.seq:
+		return -1
+	case a.seq > b.seq:
+		return 1
+	}
+	return 0
 }
 
-// parseRecordFields is parseRecord with the raw values of r.fields already
-// picked from raw (by wcclient.Client.ListPageFields; nil values for absent
-// keys); vals nil reads them from raw.
-func (r *resource) parseRecordFields(raw json.RawMessage, vals []json.RawMessage, prevSec int64) (record, error) {
+// parseRecord reads id, dates and status: from vals (the raw values of
+// r.fields picked by wcclient in the pass that validated the page) when
+// given, else with gjson. prevSec stands in for a missing modification date
+// so the record keeps its place.
+func (r *resource) parseRecord(raw json.RawMessage, vals []json.RawMessage, prevSec int64) (record, error) {
 	rec := record{Raw: raw}
-	var id, mod, crt, status gjson.Result
-	ok := false
+	var res [4]gjson.Result
 	if len(vals) == len(r.fields) {
-		var res [4]gjson.Result
 		for n, v := range vals {
 			if len(v) > 0 {
 				res[n] = gjson.ParseBytes(v)
 			}
 		}
-		id, mod, crt, status = res[0], res[1], res[2], res[3]
-		ok = true
-	} else if r.topLevel {
-		var vals [4]gjson.Result
-		ok = topLevelFields(raw, r.fields, &vals)
-		id, mod, crt, status = vals[0], vals[1], vals[2], vals[3]
+	} else {
+		copy(res[:], gjson.GetManyBytes(raw, r.fields...))
 	}
-	if !ok {
-		vals := gjson.GetManyBytes(raw, r.fields...)
-		id, mod, crt, status = vals[0], vals[1], vals[2], vals[3]
-	}
-	rec.Key.ID = scalar(id)
-	if rec.Key.ID == "" {
+	rec.ID = wcevent.Scalar(res[0])
+	if rec.ID == "" {
 		return rec, fmt.Errorf("%s object without %s", r.name, r.fields[0])
 	}
-	if t, err := r.parseDate(scalar(mod)); err == nil {
+	if t, err := r.parseDate(wcevent.Scalar(res[1])); err == nil {
 		rec.Modified = t
-		rec.Key.Sec = t.Unix()
+		rec.Sec = t.Unix()
 	} else {
-		rec.Key.Sec = prevSec
+		rec.Sec = prevSec
 	}
 	if r.fields[2] != "" {
-		if t, err := r.parseDate(scalar(crt)); err == nil {
+		if t, err := r.parseDate(wcevent.Scalar(res[2])); err == nil {
 			rec.Created, rec.HasCreated = t.Unix(), true
 		}
 	}
-	rec.Status = scalar(status)
+	rec.Status = wcevent.Scalar(res[3])
 	return rec, nil
+}
+
+// pageRecords parses the objects of a page; objects it cannot read are
+// logged and left out.
+func (r *resource) pageRecords(p *wcclient.Page, log logger) []record {
+	out := make([]record, 0, len(p.Items))
+	prev := int64(0)
+	for i, raw := range p.Items {
+		var vals []json.RawMessage
+		if p.Fields != nil {
+			vals = p.Fields[i]
+		}
+		rec, err := r.parseRecord(raw, vals, prev)
+		if err != nil {
+			log.Warnf("woocommerce_poll %s: skipping an object the poller cannot read: %v", r.name, err)
+			continue
+		}
+		if rec.Modified.IsZero() {
+			log.Warnf("woocommerce_poll %s %s: %s missing or unreadable; kept in place", r.name, rec.ID, r.fields[1])
+		}
+		prev = rec.Sec
+		out = append(out, rec)
+	}
+	return out
 }
 
 // plainKey reports whether a gjson path is just one object key (no
@@ -287,148 +358,72 @@ func plainKey(p string) bool {
 	return true
 }
 
-// topLevelFields reads the top-level keys named in keys from a JSON object
-// in one pass, stopping once all are found, into out (same order; absent
-// keys stay zero). Only the found values are parsed. It reports false when
-// obj is not an object it can read this way (malformed, or keys with
-// escapes): the caller then uses gjson. When a key repeats, the first
-// wins, as with gjson.
-func topLevelFields(obj []byte, keys []string, out *[4]gjson.Result) bool {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
-	}
-	want := 0
-	for _, k := range keys {
-		if k != "" {
-			want++
-		}
-	}
-	var found [4]bool
-	i = skipWS(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return true
-	}
-	for i < len(obj) {
-		if obj[i] != '"' {
-			return false
-		}
-		end := skipString(obj, i)
-		if end < 0 {
-			return false
-		}
-		key := obj[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
-		i = skipWS(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
-		}
-		i = skipWS(obj, i+1)
-		vend := skipValue(obj, i)
-		if vend < 0 {
-			return false
-		}
-		for n, k := range keys {
-			if !found[n] && k != "" && string(key) == k {
-				found[n] = true
-				want--
-				out[n] = gjson.ParseBytes(obj[i:vend])
-			}
-		}
-		if want == 0 {
-			return true
-		}
-		i = skipWS(obj, vend)
-		if i >= len(obj) {
-			return false
-		}
-		switch obj[i] {
-		case ',':
-			i = skipWS(obj, i+1)
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
-	return false
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string whose opening quote is at
-// i, or -1. (A byte loop: most strings in WooCommerce objects are short.)
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index after the JSON value starting at i, or -1.
-// It checks structure (brackets, strings), not every token: the page was
-// validated when it was read.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				for i++; i < len(b) && b[i] != '"'; i++ {
-					if b[i] == '\\' {
-						i++
-					}
-				}
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return -1
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\n', '\r', '\t':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-func scalar(v gjson.Result) string {
-	switch v.Type {
-	case gjson.String:
-		return v.Str
-	case gjson.Number:
-		return v.Raw
-	}
-	return ""
-}
-
 // createdByTolerance applies created_tolerance.
 func (r *resource) createdByTolerance(rec *record) bool {
 	return r.createdTolerance > 0 && rec.HasCreated && !rec.Modified.IsZero() &&
 		rec.Modified.Unix()-rec.Created <= int64(r.createdTolerance/time.Second)
+}
+
+// logger is the part of *service.Logger the poller's parts use.
+type logger interface {
+	Errorf(format string, args ...any)
+	Warnf(format string, args ...any)
+	Infof(format string, args ...any)
+	Debugf(format string, args ...any)
+}
+
+// cmpID orders object ids: numerically when both are decimal (WooCommerce
+// ids are), byte-wise otherwise; decimal ids sort before other strings.
+func cmpID(a, b string) int {
+	da, db := isDecimal(a), isDecimal(b)
+	switch {
+	case da && db:
+		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+		if len(a) != len(b) {
+			if len(a) < len(b) {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	case da:
+		return -1
+	case db:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func isDecimal(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// idKey is the state-store key of an id: zero-padded decimal ids sort in
+// numeric order; other ids are kept as they are (after the decimal ones).
+func idKey(id string) string {
+	if isDecimal(id) {
+		t := strings.TrimLeft(id, "0")
+		return strings.Repeat("0", 20-len(t)) + t
+	}
+	return "~" + id
+}
+
+// keyID is the inverse of idKey.
+func keyID(k string) string {
+	if strings.HasPrefix(k, "~") {
+		return k[1:]
+	}
+	t := strings.TrimLeft(k, "0")
+	if t == "" {
+		return "0"
+	}
+	return t
 }

@@ -11,23 +11,19 @@ import (
 	"github.com/wooevents/wooevents/plugin/boltcache"
 )
 
-// Buckets of the state file, per resource name.
-const (
-	bucketTrashed = "wcpoll_trashed_"   // ids seen in trash → modification second
-	bucketKnown   = "wcpoll_known_"     // ids seen (scan state, reconciliation) → modification second
-	bucketCkpt    = "wcpoll_checkpoint" // checkpoint when no checkpoint_cache is set
-)
-
 // stateStore keeps per-id state in a bbolt file, so memory does not grow
-// with the store. Changes carried by an emitted batch are applied when the
-// batch is acknowledged; until then they sit in a small in-memory overlay
-// (bounded by checkpoint_limit) that lookups consult first.
+// with the store. The reading goroutine stages the changes an emitted batch
+// carries; they are applied when the batch and every batch emitted before it
+// have been acknowledged, in emission order (so a "trashed" acknowledged
+// after a later "restored" cannot write the trashed id back). Until then
+// they sit in a small in-memory overlay (bounded by checkpoint_limit) that
+// lookups consult first.
 type stateStore struct {
 	root    *boltcache.Store
 	temp    string // removed on close when the file is temporary
 	mu      sync.Mutex
 	buckets map[string]*boltcache.Store
-	pending map[string]pendingVal // bucket + "\x00" + key
+	pending map[string]pendingVal // bucket + "\x00" + key: the latest staged change
 	seq     uint64
 }
 
@@ -134,42 +130,55 @@ func (s *stateStore) stage(bucket, id string, sec int64, del bool) stateOp {
 	return op
 }
 
-// apply writes acknowledged changes and drops them from the overlay. A
-// delete only removes an entry not changed since the delete was observed.
+// apply writes changes, which must come in the order they were staged,
+// and drops them from the overlay unless a later change of the same key is
+// staged.
 func (s *stateStore) apply(ops []stateOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	puts := map[string][]boltcache.Item{}
-	var errs []error
-	for _, op := range ops {
+	type bucketOps struct {
+		puts []boltcache.Item
+		dels []string
+	}
+	// Within one call a key's last op wins; group per bucket.
+	last := make(map[string]int, len(ops))
+	for i, op := range ops {
+		last[op.bucket+"\x00"+idKey(op.id)] = i
+	}
+	per := map[string]*bucketOps{}
+	for i, op := range ops {
 		key := idKey(op.id)
-		if op.del {
-			b, err := s.bucket(op.bucket)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if v, err := b.Get(key); err == nil {
-				if cur, perr := strconv.ParseInt(string(v), 10, 64); perr == nil && cur > op.sec && op.sec > 0 {
-					continue // changed again since
-				}
-				if err := b.Delete(key); err != nil {
-					errs = append(errs, err)
-				}
-			}
+		if last[op.bucket+"\x00"+key] != i {
 			continue
 		}
-		puts[op.bucket] = append(puts[op.bucket], boltcache.Item{Key: key, Value: strconv.AppendInt(nil, op.sec, 10)})
+		bo := per[op.bucket]
+		if bo == nil {
+			bo = &bucketOps{}
+			per[op.bucket] = bo
+		}
+		if op.del {
+			bo.dels = append(bo.dels, key)
+		} else {
+			bo.puts = append(bo.puts, boltcache.Item{Key: key, Value: strconv.AppendInt(nil, op.sec, 10)})
+		}
 	}
-	for name, items := range puts {
+	var errs []error
+	for name, bo := range per {
 		b, err := s.bucket(name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := b.SetMulti(items...); err != nil {
-			errs = append(errs, err)
+		for _, k := range bo.dels {
+			if err := b.Delete(k); err != nil && !errors.Is(err, boltcache.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+		if len(bo.puts) > 0 {
+			if err := b.SetMulti(bo.puts...); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	s.mu.Lock()
@@ -181,22 +190,6 @@ func (s *stateStore) apply(ops []stateOp) error {
 	}
 	s.mu.Unlock()
 	return errors.Join(errs...)
-}
-
-// putNow writes entries at once (silent baselines, which emit nothing).
-func (s *stateStore) putNow(bucket string, ids []string, secs []int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	b, err := s.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	items := make([]boltcache.Item, len(ids))
-	for i := range ids {
-		items[i] = boltcache.Item{Key: idKey(ids[i]), Value: strconv.AppendInt(nil, secs[i], 10)}
-	}
-	return b.SetMulti(items...)
 }
 
 // rangeIDs calls fn for stored ids with key >= from in id order (pending
