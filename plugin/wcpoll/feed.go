@@ -138,7 +138,6 @@ func runSegments(ctx context.Context, env *feedEnv, rd0 *reader, base *int64, to
 				send(ctx, segs[i].ch, item{err: err})
 				return
 			}
-			c.tail = rd.hi == nil
 			if !send(ctx, segs[i].ch, item{c: c}) || c.done {
 				return
 			}

@@ -114,6 +114,8 @@ type harness struct {
 
 	perBatch func(n int) // called after each batch is acknowledged (may be nil)
 	discard  bool        // do not decode or keep events (poll returns none)
+	hold     bool        // keep acknowledgements in held instead of acknowledging
+	held     []service.AckFunc
 }
 
 func newHarness(t *testing.T, sim *wcsim.Store, extra string) *harness {
@@ -239,6 +241,10 @@ func (h *harness) readUntil(done func([]*chunk) bool) ([]event, []error) {
 		require.NoError(h.t, err)
 		if !h.discard {
 			out = append(out, decodeBatch(h.t, msgs)...)
+		}
+		if h.hold {
+			h.held = append(h.held, ack)
+			continue
 		}
 		require.NoError(h.t, ack(ctx, nil))
 		if h.perBatch != nil {

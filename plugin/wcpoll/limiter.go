@@ -128,7 +128,7 @@ func (l *limiter) success(d time.Duration) {
 		l.ewma, l.baseline = s, s
 	} else {
 		l.ewma = 0.8*l.ewma + 0.2*s
-		l.baseline = min(l.baseline*1.002, l.ewma) // the low envelope, drifting up: a store that is slower for good is the new normal
+		l.baseline = min(l.baseline*1.01, l.ewma) // the low envelope, drifting up: a store that is slower for good is the new normal
 	}
 	now := l.now()
 	if l.ewma > slowFactor*l.baseline && l.limit > 1 && now.Sub(l.lastCut) >= cutCooldown {

@@ -289,7 +289,7 @@ func (p *producer) pollModified(ctx context.Context) (time.Duration, error) {
 					lag = s
 				}
 			}
-			if other := otherBeyond(srcs, lag); other {
+			if other := otherBeyond(srcs, lag); other != nil && lag.now.Unix() < other.now.Unix() {
 				srcs = replace(srcs, lag, start(lag.trash, lag.cw, false))
 				continue
 			}
@@ -383,15 +383,15 @@ func lessPos(a, b *int64) bool {
 	return b != nil && *a < *b
 }
 
-// otherBeyond reports whether another list holds records after lag's
-// position (records that cannot be handed on until lag is read further).
-func otherBeyond(srcs []*mergeSrc, lag *mergeSrc) bool {
+// otherBeyond returns another list that holds records after lag's position
+// (records that cannot be handed on until lag is read further), or nil.
+func otherBeyond(srcs []*mergeSrc, lag *mergeSrc) *mergeSrc {
 	for _, s := range srcs {
 		if s != lag && len(s.buf) > 0 && lessPos(lag.cw, intp(s.buf[0].Sec)) {
-			return true
+			return s
 		}
 	}
-	return false
+	return nil
 }
 
 func replace(srcs []*mergeSrc, old, nu *mergeSrc) []*mergeSrc {

@@ -61,7 +61,7 @@ type span struct {
 	recs []record
 	pos  *int64 // every object of the source modified at or before it is delivered
 	done bool   // the reader's window is read (caught up, for the present)
-	tail bool   // (segments) the window reaches the store's present
+	tail bool   // with done: the reader stopped at the store's present (the hold-back), not at its window's end
 
 	held      []record // seen but modified within overlap of the store's clock
 	serverNow time.Time
@@ -198,12 +198,12 @@ func (rd *reader) step(ctx context.Context) (*span, error) {
 		}
 	}
 
-	// limit: the last second this reader may settle now
-	limit := int64(1<<62 - 1)
-	if rd.hi != nil {
-		limit = *rd.hi
-	} else {
-		limit = c.serverNow.Unix() - rd.overlap - 1
+	// limit: the last second this reader may settle now: its window's end,
+	// and never a second that may still receive writes
+	limit := c.serverNow.Unix() - rd.overlap - 1
+	atPresent := true
+	if rd.hi != nil && *rd.hi < limit {
+		limit, atPresent = *rd.hi, false
 	}
 
 	switch {
@@ -212,13 +212,13 @@ func (rd *reader) step(ctx context.Context) (*span, error) {
 		for _, r := range recs {
 			if r.Sec <= limit {
 				c.recs = append(c.recs, r)
-			} else if rd.hi == nil {
+			} else if atPresent {
 				c.held = append(c.held, r)
 			}
 		}
 		rd.advance(limit)
 		rd.done = true
-		c.done = true
+		c.done, c.tail = true, atPresent
 	case firstSec < lastSec:
 		// Every second but the last is complete in this page.
 		for _, r := range recs {
