@@ -92,13 +92,13 @@ func backfillLiveHeap(t *testing.T, n int) (growth uint64, perSec float64) {
 }
 
 // TestBackfillHeapIsFlat checks that a backfill's memory does not grow with
-// the store: the live heap during a backfill five (soak: ten) times larger
-// rises no more than 1.2 times as much (plus 4 MiB, see below). Both sizes
-// are read as concurrent segments (their buffers are bounded by
-// max_concurrency, not by the store). Default: 20,000 vs 100,000 orders;
-// WOOEVENTS_SOAK=1: 100,000 vs 1,000,000.
+// the store: the live heap during a backfill ten times larger rises no more
+// than 1.2 times as much (plus 8 MiB, see below). Both sizes are read as
+// concurrent segments, whose buffers are bounded by max_concurrency, not by
+// the store. Default: 20,000 vs 200,000 orders; WOOEVENTS_SOAK=1: 100,000
+// vs 1,000,000.
 func TestBackfillHeapIsFlat(t *testing.T) {
-	small, large := 20_000, 100_000
+	small, large := 20_000, 200_000
 	if v := os.Getenv("WCPOLL_HEAPN"); v != "" {
 		large, _ = strconv.Atoi(v)
 	}
@@ -109,8 +109,8 @@ func TestBackfillHeapIsFlat(t *testing.T) {
 	gl, rl := backfillLiveHeap(t, large)
 	t.Logf("live heap growth: %d orders %.2f MiB (%.0f records/s), %d orders %.2f MiB (%.0f records/s)",
 		small, float64(gs)/(1<<20), rs, large, float64(gl)/(1<<20), rl)
-	// The peak of more samples is a little higher (pages, TLS and render
-	// buffers in flight): 4 MiB of slack, far below what keeping 1M ids or
-	// bodies would take.
-	assert.LessOrEqual(t, float64(gl), 1.2*float64(gs)+4<<20, "live heap grows with the backfill's size")
+	// The peak of more samples is higher (up to max_concurrency+2 segments
+	// of pages in flight, TLS and render buffers): 8 MiB of slack, far below
+	// what keeping 180,000 more ids (or bodies) would take.
+	assert.LessOrEqual(t, float64(gl), 1.2*float64(gs)+8<<20, "live heap grows with the backfill's size")
 }

@@ -137,7 +137,11 @@ func (p *producer) failed(err error) time.Duration {
 		p.failWait = min(2*p.failWait, 5*time.Minute)
 	}
 	hint := "retrying"
-	if permanent(err) {
+	var we *wcclient.Error
+	switch {
+	case errors.As(err, &we) && we.Code == "rest_no_route":
+		hint = fmt.Sprintf("the store has no route %s: check this resource's name and path; retrying", p.res.path)
+	case permanent(err):
 		hint = "the store refuses the request; fix the cause (see the error); retrying"
 	}
 	repeat := ""
@@ -452,6 +456,7 @@ type progress struct {
 	done     int
 	backfill bool
 	working  bool
+	scan     bool // a pass of a scanned resource
 }
 
 const progressEvery = 10 * time.Second
@@ -467,17 +472,23 @@ func (g *progress) begin(total int, work bool) {
 		return
 	}
 	g.working = true
-	g.backfill = g.from == nil || total > 10*g.p.d.fetch.perPage
-	since := "the beginning"
-	if g.from != nil {
-		since = time.Unix(*g.from, 0).UTC().Format(time.RFC3339)
+	name := g.p.res.name
+	switch {
+	case g.scan:
+		g.p.d.log.Infof("woocommerce_poll %s: first pass over %d objects (X-WP-Total), %d per page", name, total, g.p.d.fetch.perPage)
+	case g.from == nil || total > 10*g.p.d.fetch.perPage:
+		g.backfill = true
+		since := "the beginning"
+		if g.from != nil {
+			since = time.Unix(*g.from, 0).UTC().Format(time.RFC3339)
+		}
+		g.p.d.log.Infof("woocommerce_poll %s: backfill of %d objects modified since %s (X-WP-Total), up to %d requests at once", name, total, since, g.p.d.maxConc)
+	default:
+		g.p.d.log.Infof("woocommerce_poll %s: %d changes since %s", name, total, time.Unix(*g.from, 0).UTC().Format(time.RFC3339))
 	}
-	if g.backfill {
-		g.p.d.log.Infof("woocommerce_poll %s: backfill of %d objects modified since %s (X-WP-Total), up to %d requests at once", g.p.res.name, total, since, g.p.d.maxConc)
-	} else {
-		g.p.d.log.Infof("woocommerce_poll %s: %d changes since %s", g.p.res.name, total, since)
+	if !g.scan {
+		g.p.d.mRemaining.Set(int64(total), name)
 	}
-	g.p.d.mRemaining.Set(int64(total), g.p.res.name)
 }
 
 func (g *progress) add(n int, storeNow time.Time, w *int64) {
@@ -488,7 +499,9 @@ func (g *progress) add(n int, storeNow time.Time, w *int64) {
 	if !g.working {
 		return
 	}
-	g.p.d.mRemaining.Set(int64(max(g.total-g.done, 0)), g.p.res.name)
+	if !g.scan {
+		g.p.d.mRemaining.Set(int64(max(g.total-g.done, 0)), g.p.res.name)
+	}
 	now := time.Now()
 	if now.Sub(g.lastLog) < progressEvery {
 		return
@@ -508,17 +521,25 @@ func (g *progress) add(n int, storeNow time.Time, w *int64) {
 }
 
 func (g *progress) end(storeNow time.Time, w *int64) {
-	g.p.d.mRemaining.Set(0, g.p.res.name)
+	if !g.scan {
+		g.p.d.mRemaining.Set(0, g.p.res.name)
+	}
 	if w != nil && !storeNow.IsZero() {
 		g.p.d.mLag.SetFloat64(max(storeNow.Sub(time.Unix(*w, 0)).Seconds(), 0), g.p.res.name)
 	}
-	if g.working {
-		at := "nothing yet"
-		if w != nil {
-			at = time.Unix(*w, 0).UTC().Format(time.RFC3339)
-		}
-		g.p.d.log.Infof("woocommerce_poll %s: caught up: %d changes in %s; everything modified up to %s is read", g.p.res.name, g.done, time.Since(g.started).Round(time.Millisecond), at)
+	if !g.working {
+		return
 	}
+	took := time.Since(g.started).Round(time.Millisecond)
+	if g.scan {
+		g.p.d.log.Infof("woocommerce_poll %s: caught up: %d changes in %s", g.p.res.name, g.done, took)
+		return
+	}
+	at := "nothing yet"
+	if w != nil {
+		at = time.Unix(*w, 0).UTC().Format(time.RFC3339)
+	}
+	g.p.d.log.Infof("woocommerce_poll %s: caught up: %d changes in %s; everything modified up to %s is read", g.p.res.name, g.done, took, at)
 }
 
 // deletedData is the body of a permanent delete: {"id":N}.

@@ -42,10 +42,25 @@ func (p *producer) pollScan(ctx context.Context) error {
 	if sc.Page == 0 && (!sc.Baseline || now-sc.LastPass >= int64(p.d.scanEvery/time.Second)) {
 		sc.Page, sc.PrevLast, sc.List, sc.PassStart = 1, "", 0, now
 	}
+	first := !sc.Baseline
+	var prog *progress
+	changes := 0
 	for pages := 0; sc.Page > 0 && pages < p.d.scanPages; pages++ {
-		if err := p.scanPage(ctx, silent); err != nil {
+		n, total, err := p.scanPage(ctx, silent)
+		if err != nil {
 			return err
 		}
+		if prog == nil {
+			prog = p.newProgress(nil)
+			prog.scan = true
+			prog.begin(total, first)
+		}
+		changes += n
+		prog.add(n, time.Time{}, nil)
+	}
+	if prog != nil && (first || changes > 0) {
+		prog.working = true
+		prog.end(time.Time{}, nil)
 	}
 	age := now - sc.LastPass
 	if sc.LastPass == 0 {
@@ -111,8 +126,9 @@ func (p *producer) scanInfo() *scanInfo {
 	return &scanInfo{firstPass: !p.st.Scan.Baseline, trash: p.scanTrash()}
 }
 
-// scanPage reads the next page of the pass and hands on what changed.
-func (p *producer) scanPage(ctx context.Context, silent bool) error {
+// scanPage reads the next page of the pass and hands on what changed: it
+// returns how many objects it found changed and the list's X-WP-Total.
+func (p *producer) scanPage(ctx context.Context, silent bool) (int, int, error) {
 	sc := &p.st.Scan
 	trashList := sc.List == 1
 	bucket := p.bucketOf(trashList)
@@ -123,7 +139,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 	q.Set("order", "asc")
 	pg, seq, err := p.d.fetch.list(ctx, p.res, q, sc.Page, P)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	last := len(pg.Items) < P
 	recs := p.res.pageRecords(pg, p.d.log)
@@ -150,7 +166,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 		}
 		stored, ok, err := p.d.state.get(bucket, r.ID)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if !ok || r.Sec > stored {
 			changed = append(changed, r)
@@ -173,7 +189,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	for len(missing) > 0 {
 		n := min(len(missing), 100)
@@ -181,7 +197,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 		missing = missing[n:]
 		found, err := p.include(ctx, ids, trashList, light)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		var absent []string
 		for _, id := range ids {
@@ -195,7 +211,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 			}
 			stored, have, err := p.d.state.get(bucket, id)
 			if err != nil {
-				return err
+				return 0, 0, err
 			}
 			if !have || r.Sec > stored {
 				changed = append(changed, r)
@@ -205,7 +221,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 		if len(absent) > 0 && p.scanTrash() {
 			other, err := p.include(ctx, absent, !trashList, true)
 			if err != nil {
-				return err
+				return 0, 0, err
 			}
 			kept := absent[:0]
 			for _, id := range absent {
@@ -228,7 +244,7 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 	}
 	if light && len(changed) > 0 {
 		if changed, err = p.fetchFull(ctx, changed, trashList); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	sortRecs(changed)
@@ -251,9 +267,9 @@ func (p *producer) scanPage(ctx context.Context, silent bool) error {
 	}
 	c.state = p.st.clone()
 	if !p.send(ctx, c) {
-		return ctx.Err()
+		return 0, 0, ctx.Err()
 	}
-	return nil
+	return len(c.recs) + len(c.gone), pg.Total, nil
 }
 
 // listQuery is the resource's query for the list or the trash, asking
