@@ -6,10 +6,14 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/wooevents/wooevents/plugin/ceimport"
+	"github.com/wooevents/wooevents/plugin/ceserve"
+	"github.com/wooevents/wooevents/plugin/cliopts"
+	"github.com/wooevents/wooevents/plugin/doctor"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	_ "github.com/wooevents/wooevents/plugin/boltcache"
+	_ "github.com/wooevents/wooevents/plugin/httpcallback"
 	_ "github.com/wooevents/wooevents/plugin/kafkafranz"
 	_ "github.com/wooevents/wooevents/plugin/prometheus"
 	_ "github.com/wooevents/wooevents/plugin/signing"
@@ -25,10 +29,12 @@ var (
 )
 
 func main() {
-	service.RunCLI(context.Background(),
-		service.CLIOptSetBinaryName("wooevents"),
-		service.CLIOptSetProductName("wooevents"),
-		service.CLIOptSetVersion(Version, DateBuilt),
+	// cliopts: names, version, defaults (HTTP server on 127.0.0.1:4195, @service=wooevents), help text, and the
+	// wooevents variants of blobl and lint.
+	opts := append(cliopts.Options(Version, DateBuilt),
 		service.CLIOptAddCommand(ceimport.Command()),
+		service.CLIOptAddCommand(doctor.Command()),
+		service.CLIOptAddCommand(ceserve.Command()),
 	)
+	service.RunCLI(context.Background(), opts...)
 }

@@ -33,7 +33,8 @@ Each item is stored with its expiry. Expired items read as missing and are remov
 does not grow forever (bbolt reuses the freed pages; it never shrinks the file).
 
 Caches in the same process that point at the same file share one bbolt handle (use different `+"`bucket`"+` values
-to keep them apart). bbolt locks the file, so a second process opening it fails once `+"`open_timeout`"+` elapses.`).
+to keep them apart); they must agree on `+"`no_sync`"+` (a conflicting open fails, naming both users, so that a
+`+"`no_sync`"+` cache never turns off fsync for another user of the file such as the poll input's state). bbolt locks the file, so a second process opening it fails once `+"`open_timeout`"+` elapses.`).
 		Fields(
 			service.NewStringField(bcFieldPath).
 				Description("The bbolt file to use, created when missing. Its directory must exist.").
@@ -118,7 +119,11 @@ func newCacheFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*ca
 	if opts.NoSync, err = conf.FieldBool(bcFieldNoSync); err != nil {
 		return nil, err
 	}
+	opts.Owner = "a bbolt cache"
 	if mgr != nil {
+		if l := mgr.Label(); l != "" {
+			opts.Owner = fmt.Sprintf("bbolt cache %q", l)
+		}
 		log := mgr.Logger()
 		opts.OnSweepError = func(err error) {
 			log.Errorf("Failed to remove expired items from bbolt cache: %v", err)

@@ -8,7 +8,11 @@
 //
 // Within one process, Stores opened on the same file share one bbolt handle
 // (bbolt holds an exclusive file lock, so a second handle in the same process
-// would otherwise wait for the first). A second process opening the same file
+// would otherwise wait for the first). The handle's options are the file's,
+// so openers must agree on them: an Open whose NoSync differs from the
+// handle's fails with ErrConflictingOptions naming both openers, rather than
+// letting a no_sync cache silently turn off fsync for another user of the
+// file (the poll input's state, say). A second process opening the same file
 // gets a clear error once the open timeout elapses.
 package boltcache
 
@@ -47,6 +51,9 @@ var (
 	// ErrLocked wraps the error of an Open that gave up waiting for the file
 	// lock held by another process.
 	ErrLocked = errors.New("bbolt file is locked by another process")
+	// ErrConflictingOptions wraps the error of an Open whose options
+	// disagree with those of the handle already open on the file.
+	ErrConflictingOptions = errors.New("bbolt file is already open with other options")
 )
 
 // Options tune Open. The zero value is usable.
@@ -68,6 +75,10 @@ type Options struct {
 	OnSweepError func(error)
 	// Now is the clock used for expiry; nil means time.Now.
 	Now func() time.Time
+	// Owner names the opener in errors about a file shared with another
+	// opener of this process, e.g. `bbolt cache "dedupe"` or
+	// `woocommerce_poll state_path`. Empty: "an unnamed opener".
+	Owner string
 }
 
 // Item is one entry for SetMulti.
@@ -96,9 +107,11 @@ type Store struct {
 // sharedFile is a bbolt handle shared by all Stores of one file in this
 // process.
 type sharedFile struct {
-	db   *bolt.DB
-	path string
-	refs int
+	db     *bolt.DB
+	path   string
+	refs   int
+	noSync bool   // the handle's NoSync: every opener must ask for the same
+	owner  string // the first opener, for conflict errors
 }
 
 var (
@@ -109,7 +122,8 @@ var (
 // Open opens (creating when missing) the bbolt file at path and the bucket
 // within it. Close the Store when done; the file is closed when its last
 // Store is. When the file is already open in this process the handle is
-// shared and opts.OpenTimeout and opts.NoSync of the first opener apply.
+// shared: opts.OpenTimeout of the first opener applies, and an opts.NoSync
+// other than the first opener's is refused with ErrConflictingOptions.
 func Open(path, bucket string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("bbolt: path must not be empty")
@@ -139,18 +153,28 @@ func Open(path, bucket string, opts Options) (*Store, error) {
 			}
 			return nil, fmt.Errorf("bbolt: open %s: %w", abs, err)
 		}
-		f = &sharedFile{db: db, path: abs}
+		f = &sharedFile{db: db, path: abs, noSync: opts.NoSync, owner: ownerName(opts.Owner)}
 		openFiles[abs] = f
+	} else if f.noSync != opts.NoSync {
+		openMu.Unlock()
+		return nil, fmt.Errorf("bbolt: %w: %s opened %s with no_sync: %t, %s asks for no_sync: %t; one handle serves both and must not drop fsync for either: give them the same no_sync or separate files",
+			ErrConflictingOptions, f.owner, abs, f.noSync, ownerName(opts.Owner), opts.NoSync)
 	}
 	f.refs++
 	openMu.Unlock()
 
 	s, err := newStore(f, bucket, opts)
 	if err != nil {
-		f.release()
-		return nil, err
+		return nil, errors.Join(err, f.release())
 	}
 	return s, nil
+}
+
+func ownerName(o string) string {
+	if o == "" {
+		return "an unnamed opener"
+	}
+	return o
 }
 
 func (f *sharedFile) release() error {
@@ -209,8 +233,7 @@ func (s *Store) Bucket(name string) (*Store, error) {
 	openMu.Unlock()
 	b, err := newStore(s.file, name, s.opts)
 	if err != nil {
-		s.file.release()
-		return nil, err
+		return nil, errors.Join(err, s.file.release())
 	}
 	return b, nil
 }

@@ -2,6 +2,7 @@ package boltcache
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
@@ -422,4 +424,52 @@ func TestOpenCreatesMissingDirectories(t *testing.T) {
 	require.NoError(t, s.Close())
 	_, err = os.Stat(path)
 	require.NoError(t, err)
+}
+
+// A shared handle has one set of options: a no_sync cache on the poll
+// input's state file used to turn fsync off for the state too (the first
+// opener's NoSync won). A conflicting open is now refused, naming both
+// openers, whichever opens first; agreeing openers still share the handle.
+func TestSharedHandleRefusesConflictingNoSync(t *testing.T) {
+	for _, first := range []bool{true, false} {
+		t.Run(fmt.Sprintf("first no_sync %t", first), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "shared.db")
+			a, err := Open(path, "state", Options{NoSync: first, SweepInterval: -1, Owner: "woocommerce_poll state_path"})
+			require.NoError(t, err)
+			defer a.Close()
+
+			_, err = Open(path, "dedupe", Options{NoSync: !first, SweepInterval: -1, Owner: `bbolt cache "dedupe"`})
+			require.ErrorIs(t, err, ErrConflictingOptions)
+			assert.Contains(t, err.Error(), "woocommerce_poll state_path")
+			assert.Contains(t, err.Error(), `bbolt cache "dedupe"`)
+			assert.Contains(t, err.Error(), fmt.Sprintf("no_sync: %t", first))
+			assert.Contains(t, err.Error(), path)
+			assert.False(t, a.file.db.NoSync == !first, "the first opener's setting is untouched")
+
+			b, err := Open(path, "dedupe", Options{NoSync: first, SweepInterval: -1})
+			require.NoError(t, err, "the same setting shares the handle")
+			assert.Same(t, a.file, b.file)
+			require.NoError(t, b.Close())
+		})
+	}
+}
+
+// The cache component names itself by its resource label.
+func TestCacheConflictNamesResource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	s, err := Open(path, "state", Options{SweepInterval: -1, Owner: "woocommerce_poll state_path"})
+	require.NoError(t, err)
+	defer s.Close()
+	b := service.NewResourceBuilder()
+	require.NoError(t, b.AddCacheYAML(fmt.Sprintf("label: dedupe\nbbolt:\n  path: %s\n  no_sync: true\n", path)))
+	res, closeFn, err := b.Build()
+	if err == nil {
+		defer func() { _ = closeFn(context.Background()) }()
+		err = res.AccessCache(context.Background(), "dedupe", func(c service.Cache) {
+			err = c.Set(context.Background(), "k", []byte("v"), nil)
+		})
+	}
+	require.ErrorIs(t, err, ErrConflictingOptions)
+	assert.Contains(t, err.Error(), `bbolt cache "dedupe"`)
+	assert.Contains(t, err.Error(), "woocommerce_poll state_path")
 }

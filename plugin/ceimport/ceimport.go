@@ -135,6 +135,9 @@ type instance struct {
 	interval    time.Duration
 	resources   []pollResource
 	notes       []string
+	// The body's secrets: Import never writes them anywhere; Instance.Env
+	// hands them to a host that runs the pipeline itself (wooevents serve).
+	consumerKey, consumerSecret, signatureKey string
 }
 
 // Import converts a Cloud Elements /instances body.
@@ -143,7 +146,7 @@ func Import(body []byte) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := render(inst)
+	cfg, err := render(inst, PipelineOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +259,11 @@ func parseConfiguration(inst *instance, conf map[string]any) error {
 		if !ok || strings.TrimSpace(s) == "" {
 			return errKey(configurationPrefix+k, "required non-empty string")
 		}
+		if !credentialOK(s) {
+			return errKey(configurationPrefix+k, "must be a WooCommerce REST API key: up to %d letters, digits and _ - . ~ + / = (no spaces)", maxCredentialLen)
+		}
 	}
+	inst.consumerKey, inst.consumerSecret = conf[keyAPIKey].(string), conf[keyAPISecret].(string)
 
 	enabled, present := conf[keyEventsEnabled]
 	if !present {
@@ -287,6 +294,7 @@ func parseConfiguration(inst *instance, conf map[string]any) error {
 			return errKey(configurationPrefix+keySignatureKey, "must be a string")
 		}
 		inst.signed = s != ""
+		inst.signatureKey = s
 	}
 
 	if mode == vendorWebhook {
@@ -414,6 +422,25 @@ func parseResource(inst *instance, name string, v any) (pollResource, error) {
 		}
 	}
 	return r, nil
+}
+
+// maxCredentialLen bounds a consumer key or secret (WooCommerce's are 43
+// characters: ck_/cs_ and 40 hex digits).
+const maxCredentialLen = 256
+
+// credentialOK accepts what WooCommerce and its key plugins generate. The
+// pipeline reads the keys through ${…} interpolation, which pastes them into
+// the YAML as they are, so characters YAML gives a meaning to are refused.
+func credentialOK(s string) bool {
+	if s == "" || len(s) > maxCredentialLen {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-.~+/=", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func fieldPathOK(s string) bool {
@@ -662,7 +689,7 @@ func embeddedResources(file string) (*yaml.Node, error) {
 
 func blobString(s string) string { return strconv.Quote(s) }
 
-func render(inst *instance) ([]byte, error) {
+func render(inst *instance, opts PipelineOptions) ([]byte, error) {
 	var procResources []*yaml.Node
 	for _, f := range []string{"cloud_elements.yaml", "standard_webhooks.yaml", "callback.yaml"} {
 		root, err := embeddedResources(f)
@@ -695,6 +722,13 @@ func render(inst *instance) ([]byte, error) {
 		u.Value = "${" + EnvCallbackURL + ":" + inst.callbackURL + "}"
 		u.Style = 0
 	}
+	if opts.CallbackMaxInFlight > 0 {
+		if n := lookup(callback, "max_in_flight"); n != nil {
+			n.Value, n.Style, n.Tag = strconv.Itoa(opts.CallbackMaxInFlight), 0, ""
+		} else {
+			callback.Content = append(callback.Content, scalar("max_in_flight"), scalar(strconv.Itoa(opts.CallbackMaxInFlight)))
+		}
+	}
 	if inst.signed {
 		procResources = append(procResources, mapping(
 			"label", requireSignatureName,
@@ -711,11 +745,18 @@ func render(inst *instance) ([]byte, error) {
 	var input *yaml.Node
 	dataDir := "${" + EnvDataDir + ":./data}"
 	stateName := "cloud-elements"
-	if resourceNameOK(inst.name) {
+	switch {
+	case opts.StateName != "":
+		stateName = opts.StateName
+	case resourceNameOK(inst.name):
 		stateName = inst.name
 	}
+	inputLabel := opts.InputLabel
+	if inputLabel == "" {
+		inputLabel = map[string]string{vendorWebhook: "webhooks", vendorPolling: "poll"}[inst.mode]
+	}
 	if inst.mode == vendorWebhook {
-		input = mapping("label", "webhooks", "woocommerce_webhook", mapping(
+		input = mapping("label", inputLabel, "woocommerce_webhook", mapping(
 			"address", "${"+EnvWebhookAddress+":0.0.0.0:8080}",
 			"path", "/webhooks/woocommerce",
 			"store_url", "${"+EnvStoreURL+":"+inst.storeURL+"}",
@@ -750,7 +791,7 @@ func render(inst *instance) ([]byte, error) {
 			}
 			res = append(res, mapping(kv...))
 		}
-		input = mapping("label", "poll", "woocommerce_poll", mapping(
+		input = mapping("label", inputLabel, "woocommerce_poll", mapping(
 			"store_url", "${"+EnvStoreURL+":"+inst.storeURL+"}",
 			"consumer_key", "${"+EnvConsumerKey+":}",
 			"consumer_secret", "${"+EnvConsumerSecret+":}",
@@ -798,12 +839,26 @@ func render(inst *instance) ([]byte, error) {
 		"processors", seq(mapping("resource", "dead_letter_record")),
 	)
 
+	pipeline := mapping("processors", seq(processors...))
+	output := mapping("fallback", seq(mapping("label", "callback", "http_callback", callback), dlq))
+	// Only the processor resources the pipeline uses (the resource files
+	// also hold dead_letter_restore, which only a redrive needs).
+	used := map[string]bool{}
+	for _, n := range []*yaml.Node{pipeline, output} {
+		resourceRefs(n, used)
+	}
+	kept := procResources[:0]
+	for _, p := range procResources {
+		if l := lookup(p, "label"); l != nil && used[l.Value] {
+			kept = append(kept, p)
+		}
+	}
 	root := mapping(
 		"http", mapping("address", "${"+EnvHTTPAddress+":127.0.0.1:4195}"),
 		"input", input,
-		"pipeline", mapping("processors", seq(processors...)),
-		"output", mapping("fallback", seq(mapping("label", "callback", "http_callback", callback), dlq)),
-		"processor_resources", seq(procResources...),
+		"pipeline", pipeline,
+		"output", output,
+		"processor_resources", seq(kept...),
 	)
 	root.HeadComment = header(inst)
 
@@ -817,6 +872,24 @@ func render(inst *instance) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// resourceRefs adds the labels of the `resource: <label>` references under
+// n to used.
+func resourceRefs(n *yaml.Node, used map[string]bool) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "resource" && n.Content[i+1].Kind == yaml.ScalarNode {
+				used[n.Content[i+1].Value] = true
+			}
+		}
+	}
+	for _, c := range n.Content {
+		resourceRefs(c, used)
+	}
 }
 
 func header(inst *instance) string {

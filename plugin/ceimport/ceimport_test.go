@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	_ "github.com/wooevents/wooevents/plugin/httpcallback"
 	_ "github.com/wooevents/wooevents/plugin/signing"
 	_ "github.com/wooevents/wooevents/plugin/wcpoll"
 	_ "github.com/wooevents/wooevents/plugin/wcwebhook"
@@ -158,31 +160,33 @@ func TestImportErrorsNameTheKey(t *testing.T) {
 		body []byte
 		want string
 	}{
-		"not json":           {[]byte(`{"element":`), "not a JSON object"},
-		"unknown top key":    {valid(func(c, top map[string]any) { top["instanceId"] = 3 }), "instanceId: unknown key"},
-		"unknown conf key":   {valid(func(c, _ map[string]any) { c["event.poller.pageSize"] = 5 }), "configuration.event.poller.pageSize: unknown key"},
-		"wrong element":      {valid(func(_, top map[string]any) { top["element"] = map[string]any{"key": "shopify"} }), "element.key"},
-		"no store":           {valid(func(c, _ map[string]any) { delete(c, "store.url") }), "configuration.store.url: required URL"},
-		"bad store":          {valid(func(c, _ map[string]any) { c["store.url"] = "ftp://x" }), "configuration.store.url"},
-		"templated url":      {valid(func(c, _ map[string]any) { c["event.notification.callback.url"] = "https://x/${FOO}" }), "configuration.event.notification.callback.url"},
-		"no secret":          {valid(func(c, _ map[string]any) { c["oauth.api.secret"] = "" }), "configuration.oauth.api.secret"},
-		"disabled":           {valid(func(c, _ map[string]any) { c["event.notification.enabled"] = false }), "configuration.event.notification.enabled: is false"},
-		"vendor":             {valid(func(c, _ map[string]any) { c["event.vendor.type"] = "push" }), "configuration.event.vendor.type"},
-		"contradictory":      {valid(func(c, _ map[string]any) { c["event.vendor.type"] = "webhook" }), "contradicts event.vendor.type"},
-		"interval":           {valid(func(c, _ map[string]any) { c["event.poller.refresh_interval"] = "soon" }), "configuration.event.poller.refresh_interval"},
-		"interval zero":      {valid(func(c, _ map[string]any) { c["event.poller.refresh_interval"] = 0 }), "configuration.event.poller.refresh_interval"},
-		"hub url":            {valid(func(c, _ map[string]any) { pc(c)["orders"].(map[string]any)["url"] = "/hubs/crm/accounts" }), "configuration.event.poller.configuration.orders.url"},
-		"where clause":       {valid(func(c, _ map[string]any) { pc(c)["orders"].(map[string]any)["url"] = "/hubs/ecommerce/orders?where=x" }), "configuration.event.poller.configuration.orders.url: query strings"},
-		"duplicate route":    {valid(func(c, _ map[string]any) { pc(c)["customers"] = map[string]any{"url": "/hubs/ecommerce/customers"} }), "event.poller.configuration.customers.url"},
-		"resource key":       {valid(func(c, _ map[string]any) { pc(c)["orders"].(map[string]any)["pageSize"] = 5 }), "event.poller.configuration.orders.pageSize: unsupported key"},
-		"date format":        {valid(func(c, _ map[string]any) { dates(c)["updatedDateFormat"] = "yyyy-ww" }), "contacts.datesConfiguration.updatedDateFormat"},
-		"timezone":           {valid(func(c, _ map[string]any) { dates(c)["updatedDateTimezone"] = "PST" }), "contacts.datesConfiguration.updatedDateTimezone"},
-		"two formats":        {valid(func(c, _ map[string]any) { dates(c)["createdDateFormat"] = "yyyy-MM-dd" }), "contacts.datesConfiguration.createdDateFormat"},
-		"tags":               {valid(func(_, top map[string]any) { top["tags"] = []any{"a", 1} }), "tags[1]"},
-		"resource name":      {valid(func(c, _ map[string]any) { pc(c)["or ders"] = map[string]any{"url": "/hubs/ecommerce/orders"} }), "event.poller.configuration.or ders"},
-		"empty poller":       {valid(func(c, _ map[string]any) { c["event.poller.configuration"] = map[string]any{} }), "has no resources"},
-		"bool":               {valid(func(c, _ map[string]any) { c["event.notification.enabled"] = "yes" }), "must be true or false"},
-		"signature key type": {valid(func(c, _ map[string]any) { c["event.notification.signature.key"] = 3 }), "signature.key: must be a string"},
+		"not json":               {[]byte(`{"element":`), "not a JSON object"},
+		"unknown top key":        {valid(func(c, top map[string]any) { top["instanceId"] = 3 }), "instanceId: unknown key"},
+		"unknown conf key":       {valid(func(c, _ map[string]any) { c["event.poller.pageSize"] = 5 }), "configuration.event.poller.pageSize: unknown key"},
+		"wrong element":          {valid(func(_, top map[string]any) { top["element"] = map[string]any{"key": "shopify"} }), "element.key"},
+		"no store":               {valid(func(c, _ map[string]any) { delete(c, "store.url") }), "configuration.store.url: required URL"},
+		"bad store":              {valid(func(c, _ map[string]any) { c["store.url"] = "ftp://x" }), "configuration.store.url"},
+		"templated url":          {valid(func(c, _ map[string]any) { c["event.notification.callback.url"] = "https://x/${FOO}" }), "configuration.event.notification.callback.url"},
+		"no secret":              {valid(func(c, _ map[string]any) { c["oauth.api.secret"] = "" }), "configuration.oauth.api.secret"},
+		"disabled":               {valid(func(c, _ map[string]any) { c["event.notification.enabled"] = false }), "configuration.event.notification.enabled: is false"},
+		"vendor":                 {valid(func(c, _ map[string]any) { c["event.vendor.type"] = "push" }), "configuration.event.vendor.type"},
+		"contradictory":          {valid(func(c, _ map[string]any) { c["event.vendor.type"] = "webhook" }), "contradicts event.vendor.type"},
+		"interval":               {valid(func(c, _ map[string]any) { c["event.poller.refresh_interval"] = "soon" }), "configuration.event.poller.refresh_interval"},
+		"interval zero":          {valid(func(c, _ map[string]any) { c["event.poller.refresh_interval"] = 0 }), "configuration.event.poller.refresh_interval"},
+		"hub url":                {valid(func(c, _ map[string]any) { pc(c)["orders"].(map[string]any)["url"] = "/hubs/crm/accounts" }), "configuration.event.poller.configuration.orders.url"},
+		"where clause":           {valid(func(c, _ map[string]any) { pc(c)["orders"].(map[string]any)["url"] = "/hubs/ecommerce/orders?where=x" }), "configuration.event.poller.configuration.orders.url: query strings"},
+		"duplicate route":        {valid(func(c, _ map[string]any) { pc(c)["customers"] = map[string]any{"url": "/hubs/ecommerce/customers"} }), "event.poller.configuration.customers.url"},
+		"resource key":           {valid(func(c, _ map[string]any) { pc(c)["orders"].(map[string]any)["pageSize"] = 5 }), "event.poller.configuration.orders.pageSize: unsupported key"},
+		"date format":            {valid(func(c, _ map[string]any) { dates(c)["updatedDateFormat"] = "yyyy-ww" }), "contacts.datesConfiguration.updatedDateFormat"},
+		"timezone":               {valid(func(c, _ map[string]any) { dates(c)["updatedDateTimezone"] = "PST" }), "contacts.datesConfiguration.updatedDateTimezone"},
+		"two formats":            {valid(func(c, _ map[string]any) { dates(c)["createdDateFormat"] = "yyyy-MM-dd" }), "contacts.datesConfiguration.createdDateFormat"},
+		"tags":                   {valid(func(_, top map[string]any) { top["tags"] = []any{"a", 1} }), "tags[1]"},
+		"resource name":          {valid(func(c, _ map[string]any) { pc(c)["or ders"] = map[string]any{"url": "/hubs/ecommerce/orders"} }), "event.poller.configuration.or ders"},
+		"empty poller":           {valid(func(c, _ map[string]any) { c["event.poller.configuration"] = map[string]any{} }), "has no resources"},
+		"bool":                   {valid(func(c, _ map[string]any) { c["event.notification.enabled"] = "yes" }), "must be true or false"},
+		"signature key type":     {valid(func(c, _ map[string]any) { c["event.notification.signature.key"] = 3 }), "signature.key: must be a string"},
+		"key YAML would misread": {valid(func(c, _ map[string]any) { c["oauth.api.key"] = "ck_x #y" }), "configuration.oauth.api.key: must be a WooCommerce REST API key"},
+		"secret with a colon":    {valid(func(c, _ map[string]any) { c["oauth.api.secret"] = "cs: x" }), "configuration.oauth.api.secret: must be a WooCommerce REST API key"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -253,4 +257,75 @@ func FuzzImport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The exported translation wooevents serve runs: the same pipeline as
+// Import, with the host's label, state name and callback parallelism, and
+// the body's values (secrets included) for the variables it reads.
+func TestInstancePipelineAndEnv(t *testing.T) {
+	inst, err := Parse(readFixture(t, "polling-instance.json"))
+	require.NoError(t, err)
+	assert.Equal(t, ModePolling, inst.Mode())
+	assert.Equal(t, "my-woocommerce-instance", inst.Name())
+	assert.Equal(t, []string{"my-tag"}, inst.Tags())
+	assert.Equal(t, "https://store.example.org", inst.StoreURL())
+	assert.Equal(t, "http://mycoolapp.com", inst.CallbackURL())
+	assert.Equal(t, 5*time.Minute, inst.Interval())
+	assert.Equal(t, []string{"/wc/v3/customers", "/wc/v3/coupons", "/wc/v3/orders", "/wc/v3/products"}, inst.PollRoutes())
+	k, s := inst.Credentials()
+	assert.Equal(t, "ck_example_consumer_key", k)
+	assert.Equal(t, "cs_example_consumer_secret", s)
+	assert.Equal(t, map[string]string{
+		EnvStoreURL:       "https://store.example.org",
+		EnvConsumerKey:    "ck_example_consumer_key",
+		EnvConsumerSecret: "cs_example_consumer_secret",
+		EnvCallbackURL:    "http://mycoolapp.com",
+		EnvSignatureKey:   "example-signature-key",
+		EnvPollInterval:   "5m0s",
+	}, inst.Env())
+
+	imported, err := Import(readFixture(t, "polling-instance.json"))
+	require.NoError(t, err)
+	plain, err := inst.Pipeline(PipelineOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, string(imported.Config), string(plain), "Import writes Pipeline with no options")
+
+	cfg, err := inst.Pipeline(PipelineOptions{InputLabel: "instance_7", StateName: "instance", CallbackMaxInFlight: 2})
+	require.NoError(t, err)
+	lint(t, cfg)
+	var doc struct {
+		Input struct {
+			Label string
+			Poll  map[string]any `yaml:"woocommerce_poll"`
+		}
+		Output struct {
+			Fallback []map[string]any
+		}
+		ProcessorResources []struct{ Label string } `yaml:"processor_resources"`
+	}
+	require.NoError(t, yaml.Unmarshal(cfg, &doc))
+	assert.Equal(t, "instance_7", doc.Input.Label)
+	assert.Equal(t, "${WOOEVENTS_DATA_DIR:./data}/instance-poll.db", doc.Input.Poll["state_path"])
+	assert.Equal(t, 2, doc.Output.Fallback[0]["http_callback"].(map[string]any)["max_in_flight"])
+	var labels []string
+	for _, p := range doc.ProcessorResources {
+		labels = append(labels, p.Label)
+	}
+	assert.ElementsMatch(t, []string{"cloud_elements_envelope", "cloud_elements_signer", "standard_webhooks_signer", "dead_letter_record", "require_signature_key"}, labels,
+		"only the resources the pipeline uses (no dead_letter_restore)")
+
+	_, err = inst.Pipeline(PipelineOptions{InputLabel: "_no"})
+	assert.ErrorContains(t, err, "input label")
+	_, err = inst.Pipeline(PipelineOptions{StateName: "../x"})
+	assert.ErrorContains(t, err, "state name")
+
+	hook, err := Parse(readFixture(t, "webhook-instance.json"))
+	require.NoError(t, err)
+	assert.Equal(t, ModeWebhook, hook.Mode())
+	assert.Empty(t, hook.PollRoutes())
+	assert.NotContains(t, hook.Env(), EnvPollInterval)
+	hcfg, err := hook.Pipeline(PipelineOptions{InputLabel: "instance_8", StateName: "instance"})
+	require.NoError(t, err)
+	assert.Contains(t, string(hcfg), "label: instance_8")
+	assert.Contains(t, string(hcfg), "spool_dir: ${WOOEVENTS_DATA_DIR:./data}/spool-instance")
 }

@@ -91,12 +91,12 @@ func javaField(c rune, n int) (string, error) {
 		}
 		return "2006", nil
 	case 'M', 'L':
-		switch {
-		case n == 1:
+		switch n {
+		case 1:
 			return "1", nil
-		case n == 2:
+		case 2:
 			return "01", nil
-		case n == 3:
+		case 3:
 			return "Jan", nil
 		default:
 			return "January", nil

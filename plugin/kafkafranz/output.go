@@ -25,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/wooevents/wooevents/internal/retry"
 )
 
 // OutputName is the name the output is registered under.
@@ -240,10 +242,12 @@ type franzOutput struct {
 	timestampMs *service.InterpolatedString
 	headers     *service.MetadataFilter
 
-	mu              sync.RWMutex
-	client          *kgo.Client
-	saslWatch       *saslWatch
-	connectFailures int
+	mu        sync.RWMutex
+	client    *kgo.Client
+	saslWatch *saslWatch
+	// Connect's back-off: one growing wait per kind of failure, reset on
+	// success.
+	authWait, netWait *retry.Growing
 }
 
 // ErrSASLAuthentication marks errors caused by the brokers rejecting the
@@ -265,7 +269,9 @@ func (w *saslWatch) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ ti
 }
 
 func newFranzOutput(conf *service.ParsedConfig, mgr *service.Resources) (*franzOutput, error) {
-	o := &franzOutput{log: mgr.Logger()}
+	o := &franzOutput{log: mgr.Logger(),
+		authWait: retry.NewGrowing(authBackoffBase, authBackoffMax),
+		netWait:  retry.NewGrowing(unreachableBackoffBase, unreachableBackoffMax)}
 
 	rawSeeds, err := conf.FieldStringList(kfoFieldSeedBrokers)
 	if err != nil {
@@ -504,13 +510,13 @@ func (o *franzOutput) Connect(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		cl.Close()
-		o.connectFailures++
 		return o.connectError(err, watch)
 	}
 
 	// A broker may have hung up on the handshake before another accepted it.
 	watch.rejected.Store(false)
-	o.connectFailures = 0
+	o.authWait.Reset()
+	o.netWait.Reset()
 	o.client = cl
 	o.saslWatch = watch
 	o.log.Infof("Connected to kafka seed brokers %v", o.seedBrokers)
@@ -518,18 +524,16 @@ func (o *franzOutput) Connect(ctx context.Context) error {
 }
 
 func (o *franzOutput) connectError(err error, watch *saslWatch) error {
-	wait := backoffFor(o.connectFailures, authBackoffBase, authBackoffMax)
 	switch {
 	case isAuthError(err):
 		return service.NewErrBackOff(
-			fmt.Errorf("%w by kafka brokers %v (%s): %w", ErrSASLAuthentication, o.seedBrokers, o.saslDescription(), err), wait)
+			fmt.Errorf("%w by kafka brokers %v (%s): %w", ErrSASLAuthentication, o.seedBrokers, o.saslDescription(), err), o.authWait.Next())
 	case watch.rejected.Load():
 		return service.NewErrBackOff(
-			fmt.Errorf("%w by kafka brokers %v (%s): the broker closed the connection during authentication: %w", ErrSASLAuthentication, o.seedBrokers, o.saslDescription(), err), wait)
+			fmt.Errorf("%w by kafka brokers %v (%s): the broker closed the connection during authentication: %w", ErrSASLAuthentication, o.seedBrokers, o.saslDescription(), err), o.authWait.Next())
 	}
 	return service.NewErrBackOff(
-		fmt.Errorf("kafka brokers %v not reachable: %w", o.seedBrokers, err),
-		backoffFor(o.connectFailures, unreachableBackoffBase, unreachableBackoffMax))
+		fmt.Errorf("kafka brokers %v not reachable: %w", o.seedBrokers, err), o.netWait.Next())
 }
 
 func (o *franzOutput) saslDescription() string {
@@ -541,16 +545,6 @@ func (o *franzOutput) saslDescription() string {
 		parts[i] = c.String()
 	}
 	return strings.Join(parts, ", ")
-}
-
-// backoffFor returns base doubled for every failure after the first, capped
-// at maxWait.
-func backoffFor(failures int, base, maxWait time.Duration) time.Duration {
-	wait := base
-	for i := 1; i < failures && wait < maxWait; i++ {
-		wait *= 2
-	}
-	return min(wait, maxWait)
 }
 
 func isAuthError(err error) bool {
@@ -619,7 +613,7 @@ func (o *franzOutput) WriteBatch(ctx context.Context, batch service.MessageBatch
 		len(failures), len(batch), failures[0].index, failures[0].err)
 	bErr := service.NewBatchError(batch, headline)
 	for _, f := range failures {
-		bErr.Failed(f.index, f.err)
+		bErr = bErr.Failed(f.index, f.err)
 	}
 	return bErr
 }

@@ -366,13 +366,6 @@ output:
 	assert.Equal(t, int64(1), failedConnect.lines.Load(), "connect attempts within 1.5s")
 }
 
-func TestBackoffFor(t *testing.T) {
-	assert.Equal(t, 10*time.Second, backoffFor(1, authBackoffBase, authBackoffMax))
-	assert.Equal(t, 20*time.Second, backoffFor(2, authBackoffBase, authBackoffMax))
-	assert.Equal(t, 5*time.Minute, backoffFor(7, authBackoffBase, authBackoffMax))
-	assert.Equal(t, 5*time.Minute, backoffFor(1000, authBackoffBase, authBackoffMax))
-}
-
 func TestInterpolationFailureFailsOnlyThatMessage(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(2, "orders"), kfake.AllowAutoTopicCreation())
 	out := newOutput(t, seedsYAML(c)+`

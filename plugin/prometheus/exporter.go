@@ -48,6 +48,10 @@ func exporterSpec() *service.ConfigSpec {
 Metrics are served by the service-wide HTTP server (see the `+"`http`"+` section: `+"`http.address`"+`), in the
 Prometheus text format.
 
+Every series has a HELP text that says what it means: the metrics of wooevents' components (woocommerce_poll,
+woocommerce_webhook, http_callback) and benthos' own (input_received, output_sent, ...) are described; any other
+name gets a generic one naming its kind.
+
 Metric and label names are made valid Prometheus names: characters other than letters, digits, `+"`_`"+` and `+"`:`"+`
 (labels: letters, digits and `+"`_`"+`) become `+"`_`"+`, and a leading digit gets a `+"`_`"+` prefix. A name registered
 again with another type or other label names is not exported (an error is logged once) rather than stopping the
@@ -449,7 +453,7 @@ func (e *exporter) family(kind metricKind, rawName string, rawKeys []string) *fa
 
 	f := &family{kind: kind, labelKeys: keys}
 	var c prom.Collector
-	help := "Benthos " + kind.String() + " " + rawName
+	help := helpFor(kind, rawName)
 	switch kind {
 	case kindCounter:
 		f.counter = prom.NewCounterVec(prom.CounterOpts{Name: name, Help: help}, keys)

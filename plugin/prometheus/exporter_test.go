@@ -443,3 +443,36 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// Every series carries a HELP line: the description from helpTexts for the
+// metrics wooevents and benthos register, a generic one naming the kind for
+// any other.
+func TestHelpTexts(t *testing.T) {
+	e := newTestExporter(t, `{}`)
+	e.NewCounterCtor("woocommerce_events_total", "resource", "action")("order", "created").Incr(1)
+	e.NewGaugeCtor("woocommerce_backfill_remaining", "resource")("orders").Set(12)
+	e.NewTimerCtor("processor_latency_ns")().Timing(5)
+	e.NewCounterCtor("some_custom_count")().Incr(1)
+	mfs := handlerScrape(t, e)
+
+	assert.Equal(t, helpTexts["woocommerce_events_total"], mfs["woocommerce_events_total"].GetHelp())
+	assert.Contains(t, mfs["woocommerce_events_total"].GetHelp(), "emitted, by resource and action")
+	assert.Equal(t, helpTexts["woocommerce_backfill_remaining"], mfs["woocommerce_backfill_remaining"].GetHelp())
+	assert.Equal(t, helpTexts["processor_latency_ns"]+" (nanoseconds)", mfs["processor_latency_ns"].GetHelp())
+	assert.Equal(t, "Benthos counter some_custom_count", mfs["some_custom_count"].GetHelp())
+	assert.True(t, HasHelp("woocommerce_scan_age_seconds"))
+	assert.False(t, HasHelp("some_custom_count"))
+
+	// The poller's, the webhook receiver's and the callback's series all have
+	// a description of their own.
+	for _, name := range []string{
+		"woocommerce_poll_requests_total", "woocommerce_events_total", "woocommerce_watermark_lag_seconds",
+		"woocommerce_backfill_remaining", "woocommerce_last_poll_timestamp_seconds", "woocommerce_scan_age_seconds",
+		"woocommerce_webhook_accepted_total", "woocommerce_webhook_rejections_total", "woocommerce_webhook_pings_total",
+		"woocommerce_webhook_delete_checks_total", "woocommerce_spool_depth", "woocommerce_webhooks_reenabled_total",
+		"woocommerce_webhook_register_errors_total", "woocommerce_webhook_register_checks_total",
+		"callback_delivered", "callback_failed", "callback_retries",
+	} {
+		assert.True(t, HasHelp(name), name)
+	}
+}

@@ -1,9 +1,8 @@
 // Package signing signs outbound callbacks: the Cloud Elements
 // `Elements-Webhook-Signature` header and Standard Webhooks (`webhook-id`,
 // `webhook-timestamp`, `webhook-signature`). It registers the Bloblang methods
-// `cloud_elements_signature` and `standard_webhooks_signature`, and the
-// `http_callback` output, which runs its signing processors once per attempt so
-// that a retry carries a fresh timestamp and signature.
+// `cloud_elements_signature` and `standard_webhooks_signature`; the
+// `http_callback` output (plugin/httpcallback) runs them once per attempt.
 package signing
 
 import (

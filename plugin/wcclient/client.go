@@ -1,7 +1,20 @@
 // Package wcclient is the WooCommerce REST client shared by the woocommerce
 // inputs: authentication (basic, query, one-legged OAuth 1.0a, auto), paging,
 // typed errors, bounded retries and webhook management, plus the config-spec
-// fields for store credentials.
+// fields for store credentials. Retries, Retry-After, waits and the redaction
+// of credentials from URLs and errors are internal/retry's.
+//
+// # Pooled page buffers
+//
+// ListPage and ListPageFields read each page's body into a buffer taken from
+// the Client's pool; Page.Items and Page.Fields are slices of that buffer,
+// not copies. The buffer belongs to the Page until Page.Release gives it back
+// to the pool, after which the next ListPage may overwrite it: whoever calls
+// Release must first have copied out every byte it keeps (an event's Data,
+// a checkpoint id), and must not call it while anything else still reads the
+// page. Release is optional: a page never released is garbage collected like
+// any allocation, so a caller that keeps items simply does not release. Do
+// and the webhook helpers never pool: their results own their bytes.
 package wcclient
 
 import (
@@ -12,17 +25,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/wooevents/wooevents/internal/retry"
 	"github.com/wooevents/wooevents/plugin/wcclient/oauth1"
 )
 
@@ -193,7 +206,7 @@ func (c *Client) buildRequest(ctx context.Context, method string, u *url.URL, qu
 	}
 	req, err := http.NewRequestWithContext(ctx, method, reqURL.String(), rd)
 	if err != nil {
-		return nil, redactErr(err)
+		return nil, retry.RedactError(err)
 	}
 	if c.auth == AuthBasic {
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.cfg.ConsumerKey+":"+c.cfg.ConsumerSecret)))
@@ -289,7 +302,7 @@ func (c *Client) do(ctx context.Context, method, route string, query url.Values,
 	}
 
 	start := time.Now()
-	backoff := c.cfg.RetryInitialInterval
+	backoff := retry.Exponential(c.cfg.RetryInitialInterval, c.cfg.RetryMaxInterval)
 	for attempt := 1; ; attempt++ {
 		resp, raw, err := c.attempt(ctx, method, route, u, query, payload, wantJSON, valid, attempt, buf)
 		if err == nil {
@@ -305,22 +318,16 @@ func (c *Client) do(ctx context.Context, method, route string, query url.Values,
 		if ctx.Err() != nil {
 			return resp, nil, fmt.Errorf("%w; last attempt: %w", ctx.Err(), re.err)
 		}
-		// Jitter: 0.5x to 1.5x the exponential step, never below Retry-After.
-		wait := time.Duration(rand.Int64N(int64(backoff))) + backoff/2
-		if re.after > wait {
-			wait = re.after
-		}
+		// 0.5x to 1.5x the exponential step, never below Retry-After.
+		wait := max(backoff.NextBackOff(), re.after)
 		elapsed := time.Since(start)
 		if elapsed+wait > c.cfg.MaxRetryElapsed {
 			return resp, nil, &RetryError{Attempts: attempt, Elapsed: elapsed, Err: re.err}
 		}
-		c.cfg.Logger.Warnf("woocommerce %s %s attempt %d failed, retrying in %s: %v", method, route, attempt, wait.Round(time.Millisecond), re.err)
-		if err := sleepCtx(ctx, wait); err != nil {
+		// Each attempt at debug: the caller logs what finally fails, once.
+		c.cfg.Logger.Debugf("attempt %d failed, retrying in %s: %v", attempt, wait.Round(time.Millisecond), re.err)
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return resp, nil, fmt.Errorf("%w while waiting to retry; last attempt: %w", err, re.err)
-		}
-		backoff *= 2
-		if backoff > c.cfg.RetryMaxInterval {
-			backoff = c.cfg.RetryMaxInterval
 		}
 	}
 }
@@ -338,7 +345,7 @@ func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, 
 	if err != nil {
 		return nil, nil, err
 	}
-	redacted := RedactURL(req.URL.String())
+	redacted := retry.RedactURL(req.URL.String())
 	began := time.Now()
 	status := 0
 	defer func() {
@@ -363,7 +370,7 @@ func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, 
 	ct := hr.Header.Get("Content-Type")
 	redirected := ""
 	if hr.Request != nil && hr.Request.URL != nil && hr.Request.URL.String() != req.URL.String() {
-		redirected = "the request was redirected to " + RedactURL(hr.Request.URL.String()) +
+		redirected = "the request was redirected to " + retry.RedactURL(hr.Request.URL.String()) +
 			"; set store_url to the WordPress home URL the store redirects to"
 	}
 	resp = &Response{Status: hr.StatusCode, Header: hr.Header, URL: redacted, ContentType: ct, Attempts: n}
@@ -372,7 +379,7 @@ func (c *Client) attempt(ctx context.Context, method, route string, u *url.URL, 
 	if readErr == nil && len(raw) > maxBodyBytes {
 		readErr = fmt.Errorf("body larger than %d bytes", maxBodyBytes)
 	}
-	after := retryAfter(hr.Header.Get("Retry-After"), time.Now())
+	after := retry.ParseRetryAfter(hr.Header.Get("Retry-After"), time.Now())
 	isJSONType := isJSONContentType(ct)
 
 	if hr.StatusCode >= 200 && hr.StatusCode < 300 {
@@ -501,10 +508,11 @@ func routeTemplate(route string) string {
 func stripURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
+		// The method and URL are already in the message (redacted).
 		if ue.Timeout() {
-			return fmt.Errorf("%s: timeout: %w", ue.Op, ue.Err)
+			return fmt.Errorf("timeout: %w", ue.Err)
 		}
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		return ue.Err
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -528,39 +536,4 @@ func isHTML(ct string, body []byte) bool {
 	}
 	b := bytes.ToLower(bytes.TrimSpace(body[:min(len(body), 64)]))
 	return bytes.HasPrefix(b, []byte("<!doctype html")) || bytes.HasPrefix(b, []byte("<html"))
-}
-
-// retryAfter parses a Retry-After header: delta seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0
-		}
-		if s > 24*3600 {
-			s = 24 * 3600
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -686,26 +686,6 @@ func TestClientStringHidesSecrets(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	got := RedactURL("https://u:p@shop.test/wp-json/wc/v3/orders?consumer_key=ck_1&consumer_secret=cs_2&oauth_signature=abc%2B&oauth_nonce=n&oauth_consumer_key=ck_1&page=2")
-	assert.NotContains(t, got, "ck_1")
-	assert.NotContains(t, got, "cs_2")
-	assert.NotContains(t, got, "abc")
-	assert.NotContains(t, got, "u:p")
-	assert.Contains(t, got, "page=2")
-	assert.Contains(t, got, "shop.test/wp-json/wc/v3/orders")
-}
-
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
-	assert.Equal(t, 3*time.Second, retryAfter("3", now))
-	assert.Equal(t, time.Duration(0), retryAfter("", now))
-	assert.Equal(t, time.Duration(0), retryAfter("-4", now))
-	assert.Equal(t, time.Duration(0), retryAfter("soon", now))
-	assert.Equal(t, 90*time.Second, retryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
-	assert.Equal(t, time.Duration(0), retryAfter(now.Add(-time.Minute).Format(http.TimeFormat), now))
-}
-
 func TestRedirectIsExplained(t *testing.T) {
 	target := newFakeStore(t, false, okJSON(`[]`))
 	origin := newFakeStore(t, false, func(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/wooevents/wooevents/internal/buildinfo"
+	"github.com/wooevents/wooevents/internal/retry"
 	"github.com/wooevents/wooevents/plugin/wcclient/oauth1"
 )
 
@@ -44,12 +46,9 @@ const (
 	AuthOAuth1 AuthMode = "oauth1"
 )
 
-// Version is the wooevents version sent in the User-Agent; the Makefile sets
-// it with -ldflags "-X github.com/wooevents/wooevents/plugin/wcclient.Version=...".
-var Version = "dev"
-
-// DefaultUserAgent is "wooevents/<Version>".
-var DefaultUserAgent = "wooevents/" + Version
+// DefaultUserAgent is "wooevents/<version>", the version being
+// buildinfo.Version (set by the Makefile with -ldflags).
+var DefaultUserAgent = buildinfo.UserAgent()
 
 // Defaults.
 const (
@@ -109,12 +108,21 @@ type Config struct {
 }
 
 // ConnectionFields returns the store-connection fields shared by the
-// woocommerce inputs. Parse them back with ConfigFromParsed.
+// woocommerce inputs: store_url (required) followed by ClientFields. Parse
+// them back with ConfigFromParsed.
 func ConnectionFields() []*service.ConfigField {
-	return []*service.ConfigField{
+	return append([]*service.ConfigField{
 		service.NewURLField(FieldStoreURL).
 			Description("The store's WordPress home URL (Settings → General → Site Address), without `/wp-json`. A subdirectory install keeps its path. With OAuth 1.0a it must match the WordPress home URL exactly (scheme, `www.`, port), because it is part of the signature.").
 			Example("https://shop.example.com"),
+	}, ClientFields()...)
+}
+
+// ClientFields are the connection fields other than store_url (keys, auth,
+// timeouts, retries), for a block whose store URL is known otherwise; parse
+// them back with ConfigFromParsedFor.
+func ClientFields() []*service.ConfigField {
+	return []*service.ConfigField{
 		service.NewStringField(FieldConsumerKey).
 			Description("WooCommerce REST API consumer key (`ck_…`), from WooCommerce → Settings → Advanced → REST API.").
 			Secret(),
@@ -156,10 +164,23 @@ func ConnectionFields() []*service.ConfigField {
 // ConfigFromParsed reads the fields of ConnectionFields from conf. mgr
 // provides the optional rate_limit resource (may be nil when unused).
 func ConfigFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (Config, error) {
+	return ConfigFromParsedFor(conf, mgr, "")
+}
+
+// ConfigFromParsedFor is ConfigFromParsed for a block whose store_url may be
+// absent or empty: storeURL is used then.
+func ConfigFromParsedFor(conf *service.ParsedConfig, mgr *service.Resources, storeURL string) (Config, error) {
 	var c Config
 	var err error
-	if c.StoreURL, err = conf.FieldString(FieldStoreURL); err != nil {
-		return c, err
+	c.StoreURL = storeURL
+	if conf.Contains(FieldStoreURL) {
+		s, err := conf.FieldString(FieldStoreURL)
+		if err != nil {
+			return c, err
+		}
+		if s != "" {
+			c.StoreURL = s
+		}
 	}
 	if c.ConsumerKey, err = conf.FieldString(FieldConsumerKey); err != nil {
 		return c, err
@@ -228,7 +249,7 @@ func benthosRateLimit(mgr *service.Resources, name string) func(context.Context)
 			if wait <= 0 {
 				return nil
 			}
-			if err := sleepCtx(ctx, wait); err != nil {
+			if err := retry.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
@@ -242,7 +263,7 @@ func (c *Config) validate() error {
 	}
 	u, err := url.Parse(c.StoreURL)
 	if err != nil {
-		return fmt.Errorf("%s: %v", FieldStoreURL, redactErr(err))
+		return fmt.Errorf("%s: %v", FieldStoreURL, retry.RedactError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%s must start with http:// or https:// (got scheme %q)", FieldStoreURL, u.Scheme)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -117,49 +116,4 @@ func snippet(body []byte, n int) string {
 		}
 	}
 	return strings.Join(strings.Fields(string(body)), " ")
-}
-
-// sensitiveParams are removed from URLs shown in errors and logs.
-var sensitiveParams = map[string]bool{
-	"consumer_key":       true,
-	"consumer_secret":    true,
-	"oauth_signature":    true,
-	"oauth_consumer_key": true,
-	"oauth_nonce":        true,
-}
-
-// RedactURL returns rawURL with credentials and OAuth parameters replaced by
-// "REDACTED" (user info, consumer_key, consumer_secret, oauth_consumer_key,
-// oauth_signature, oauth_nonce). Unparseable input is reduced to
-// "[unparseable URL]".
-func RedactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "[unparseable URL]"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		q, err := url.ParseQuery(u.RawQuery)
-		if err != nil {
-			u.RawQuery = "[unparseable query]"
-		} else {
-			for k := range q {
-				if sensitiveParams[strings.ToLower(k)] {
-					q[k] = []string{"REDACTED"}
-				}
-			}
-			u.RawQuery = q.Encode()
-		}
-	}
-	return u.String()
-}
-
-// redactErr rewrites *url.Error (which embeds the full URL) so that the URL
-// is redacted.
-func redactErr(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
-	}
-	return err
 }

@@ -29,7 +29,7 @@ func ExtractFields(body []byte) (ObjectFields, error) {
 	if !gjson.ValidBytes(body) {
 		return f, ErrNotJSON
 	}
-	if !gjson.ParseBytes(body).IsObject() {
+	if !isObject(body) {
 		return f, ErrNotObject
 	}
 	r := gjson.GetManyBytes(body, topLevelFields...)
@@ -38,6 +38,20 @@ func ExtractFields(body []byte) (ObjectFields, error) {
 	f.DateCreatedGMT = Scalar(r[2])
 	f.Status = Scalar(r[3])
 	return f, nil
+}
+
+// isObject reports whether valid JSON is an object: its first byte that is
+// not white space is '{' (without copying the body, as gjson.ParseBytes
+// would).
+func isObject(body []byte) bool {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == '{'
+	}
+	return false
 }
 
 // Scalar is the string form of a string, number or boolean; "" for null, absent,

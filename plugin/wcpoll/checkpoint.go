@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 
 	"github.com/Jeffail/checkpoint"
@@ -87,14 +86,6 @@ func intp(v int64) *int64 { return &v }
 func (c *checkpointDoc) marshal() []byte {
 	b, _ := json.Marshal(c) // plain structs: cannot fail
 	return b
-}
-
-func (c *checkpointDoc) clone() *checkpointDoc {
-	out := &checkpointDoc{Version: c.Version, Store: c.Store, Resources: make(map[string]*resourceState, len(c.Resources))}
-	for k, v := range maps.All(c.Resources) {
-		out.Resources[k] = v.clone()
-	}
-	return out
 }
 
 // v1Pos is a list position of checkpoint version 1.
@@ -318,6 +309,3 @@ func (a *ackLog) putBack(ops []stateOp, snap []byte) {
 		a.unsaved = snap
 	}
 }
-
-// pending is the number of events in flight.
-func (a *ackLog) pending() int64 { return a.capped.Pending() }

@@ -27,8 +27,8 @@ func (e *feedEnv) segmentSize() int { return e.segPages * e.f.perPage }
 // runFeed reads a list (or its trash) from pos to the store's present and
 // sends its chunks in order, the last one with done set; it closes out when
 // it returns. A main list that is far behind (its first answer is full and
-// X-WP-Total holds more than two segments) is read as consecutive segments
-// fetched concurrently (see runSegments).
+// more than two segments of objects follow it) is read from there as
+// consecutive segments fetched concurrently (see runSegments).
 func runFeed(ctx context.Context, env *feedEnv, trash bool, pos *int64, segmented bool, out chan<- item) {
 	defer close(out)
 	rd := &reader{f: env.f, res: env.res, trash: trash, overlap: env.overlap, pos: cloneInt(pos)}
@@ -37,15 +37,17 @@ func runFeed(ctx context.Context, env *feedEnv, trash bool, pos *int64, segmente
 		send(ctx, out, item{err: err})
 		return
 	}
-	if !c.done && segmented && env.maxConc > 1 && c.total > 2*env.segmentSize() {
+	// objects after the first answer's position (X-WP-Total counts from pos)
+	if rest := c.total - len(c.recs); !c.done && segmented && env.maxConc > 1 && rest > 2*env.segmentSize() {
 		if !send(ctx, out, item{c: c}) {
 			return
 		}
-		runSegments(ctx, env, rd, pos, c.total, out)
+		runSegments(ctx, env, rd, cloneInt(rd.pos), rest, out)
 		return
 	}
 	for {
-		if !send(ctx, out, item{c: c}) || c.done {
+		done := c.done // the receiver owns c once it is sent
+		if !send(ctx, out, item{c: c}) || done {
 			return
 		}
 		if c, err = rd.step(ctx); err != nil {
@@ -138,7 +140,8 @@ func runSegments(ctx context.Context, env *feedEnv, rd0 *reader, base *int64, to
 				send(ctx, segs[i].ch, item{err: err})
 				return
 			}
-			if !send(ctx, segs[i].ch, item{c: c}) || c.done {
+			done := c.done // the coordinator owns c once it is sent
+			if !send(ctx, segs[i].ch, item{c: c}) || done {
 				return
 			}
 		}

@@ -173,7 +173,7 @@ func (h *harness) crash() {
 	in.wg.Wait()
 	require.NoError(h.t, in.state.close())
 	in.client.Close()
-	in.connected = false
+	in.connected.Store(false)
 	h.in = nil
 }
 

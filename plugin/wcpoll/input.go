@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -146,9 +147,9 @@ for everything after the watermark from the start, takes the seconds the page ho
 one) and moves the watermark to the end of them. A page that is a single second is read again by id
 (`+"`orderby=id`"+` with that second's bounds, which pages consistently), checking at every page that the previous
 page's last object is still in place. Cost: an idle poll is one request per resource plus one for the trash; N
-changes spread over distinct seconds take about N/(page_size−1) requests; N objects sharing one second take one
-request plus about N/(page_size−1) requests in id order (1 object: 1 request; 100: 3; 10,000: about 102 with the
-default page size).
+changes spread over distinct seconds take about N/(page_size−1) requests; N objects sharing one second take, when N
+reaches page_size, one request, ⌈N/(page_size−1)⌉ requests in id order and one for what follows (with the default
+page size: 1 object 1 request, 100 objects 4, 10,000 objects 104), and fewer than page_size take one.
 
 A list far behind (a backfill) is read as segments fetched concurrently (`+"`max_concurrency`"+`) and emitted in order;
 the trash is read beside the list and merged with it in (second, id) order.
@@ -245,7 +246,7 @@ type pollInput struct {
 	routeRes  map[string]string
 
 	// set by Connect
-	connected bool
+	connected atomic.Bool // Connect and ReadBatch run on one goroutine, Close on another
 	client    *wcclient.Client
 	state     *stateStore
 	ckStore   checkpointStore
@@ -418,7 +419,7 @@ func (in *pollInput) onRequest(ri wcclient.RequestInfo) {
 // the keys never makes benthos reconnect in a loop. Nothing is kept from a
 // Connect that fails, so the next one starts over.
 func (in *pollInput) Connect(ctx context.Context) (err error) {
-	if in.connected {
+	if in.connected.Load() {
 		return nil
 	}
 	client, err := wcclient.New(in.clientCfg)
@@ -512,7 +513,7 @@ func (in *pollInput) Connect(ctx context.Context) (err error) {
 		defer in.wg.Done()
 		in.flushLoop(runCtx)
 	}()
-	in.connected = true
+	in.connected.Store(true)
 	in.log.Infof("woocommerce_poll: polling %s at %s every %s (up to %d requests at once)", strings.Join(names, ", "), in.store, in.interval, in.maxConcurrency)
 	return nil
 }
@@ -535,7 +536,7 @@ type eventCount struct {
 // ReadBatch returns the next batch of events (at most page_size), waiting
 // for the producers.
 func (in *pollInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	if !in.connected {
+	if !in.connected.Load() {
 		return nil, nil, service.ErrNotConnected
 	}
 	if b := in.held; b != nil {
@@ -632,6 +633,13 @@ func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *
 		}
 		action = wcevent.ActionDeleted
 	default:
+		sec, mark, seen := in.stateGetMark(r, known, rec.ID)
+		if seen && sec == rec.Sec && markAction[mark] != "" {
+			// This version was emitted before (read again after a crash
+			// or a restart): the same event again, with the same id.
+			action = markAction[mark]
+			break
+		}
 		if withTrash && in.trashSeen[r.name] {
 			if _, was := in.stateGet(r, trashedB, rec.ID); was {
 				action = wcevent.ActionRestored
@@ -640,13 +648,28 @@ func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *
 		}
 		if action == "" {
 			action = wcevent.ActionUpdated
-			if _, seen := in.stateGet(r, known, rec.ID); !seen && info.createdSince(rec) || r.createdByTolerance(rec) {
+			if !seen && info.createdSince(rec) || r.createdByTolerance(rec) {
 				action = wcevent.ActionCreated
 			}
 		}
 	}
-	b.ops = append(b.ops, in.state.stage(known, rec.ID, rec.Sec, false))
+	b.ops = append(b.ops, in.state.stageMark(known, rec.ID, rec.Sec, actionMark[action], false))
 	in.addEvent(b, r, action, rec.ID, rec.Modified, rec.Raw)
+}
+
+// Marks stored with a known id: the event emitted for its version.
+var (
+	actionMark = map[string]byte{wcevent.ActionCreated: 'c', wcevent.ActionUpdated: 'u', wcevent.ActionRestored: 'r', wcevent.ActionDeleted: 'd'}
+	markAction = map[byte]string{'c': wcevent.ActionCreated, 'u': wcevent.ActionUpdated, 'r': wcevent.ActionRestored, 'd': wcevent.ActionDeleted}
+)
+
+// stateGetMark is stateGet that also returns the stored mark.
+func (in *pollInput) stateGetMark(r *resource, bucket, id string) (int64, byte, bool) {
+	sec, mark, ok, err := in.state.getMark(bucket, id)
+	if err != nil {
+		in.log.Errorf("woocommerce_poll %s: reading the state of %s: %v", r.name, id, err)
+	}
+	return sec, mark, ok
 }
 
 // stateGet reads the per-id state; a read error is logged and reads as
@@ -825,10 +848,9 @@ func (in *pollInput) flush(ctx context.Context) error {
 // Close stops the producers, stores the last acknowledged position and
 // releases the state file.
 func (in *pollInput) Close(ctx context.Context) error {
-	if !in.connected {
+	if !in.connected.CompareAndSwap(true, false) {
 		return nil
 	}
-	in.connected = false
 	in.stop()
 	in.wg.Wait()
 	errs := []error{in.flush(ctx), in.state.close()}

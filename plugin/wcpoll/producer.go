@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/wooevents/wooevents/internal/retry"
 	"github.com/wooevents/wooevents/plugin/wcclient"
 )
 
@@ -79,12 +80,14 @@ type producer struct {
 	// settles).
 	kick chan struct{}
 
-	failWait time.Duration
+	backoff  *retry.Growing
+	failWait time.Duration // the wait after the last failure (0: none)
 	lastErr  string
 }
 
 func newProducer(d *deps, r *resource, st *resourceState) *producer {
-	return &producer{d: d, res: r, st: st.clone(), kick: make(chan struct{}, 1)}
+	return &producer{d: d, res: r, st: st.clone(), kick: make(chan struct{}, 1),
+		backoff: retry.NewGrowing(5*time.Second, 5*time.Minute)}
 }
 
 // run polls until ctx ends. manual: wait for a kick before every poll.
@@ -130,12 +133,7 @@ func (p *producer) run(ctx context.Context, manual bool) {
 
 // failed logs a failed poll once and returns the wait before the next try.
 func (p *producer) failed(err error) time.Duration {
-	switch {
-	case p.failWait == 0:
-		p.failWait = 5 * time.Second
-	case p.failWait < 5*time.Minute:
-		p.failWait = min(2*p.failWait, 5*time.Minute)
-	}
+	p.failWait = p.backoff.Next()
 	hint := "retrying"
 	var we *wcclient.Error
 	switch {
@@ -160,6 +158,7 @@ func (p *producer) recovered() {
 		p.d.log.Infof("woocommerce_poll %s: the store answers again, polling resumed", p.res.name)
 	}
 	p.failWait, p.lastErr = 0, ""
+	p.backoff.Reset()
 }
 
 // permanent reports whether err is a store answer that retrying soon will

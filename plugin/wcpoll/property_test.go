@@ -116,13 +116,13 @@ func runWorkload(t *testing.T, seed int64) {
 	maxCustomers := 10 + 8*pageSize
 	var mu sync.Mutex // serialises the workload's own bookkeeping
 	orders, customers := []int64{}, []int64{}
-	pick := func(ids []int64, n int) []int64 {
+	pick := func(r *rand.Rand, ids []int64, n int) []int64 {
 		var out []int64
 		for range n {
 			if len(ids) == 0 {
 				break
 			}
-			out = append(out, ids[rng.IntN(len(ids))])
+			out = append(out, ids[r.IntN(len(ids))])
 		}
 		return out
 	}
@@ -137,20 +137,20 @@ func runWorkload(t *testing.T, seed int64) {
 				orders = append(orders, id)
 			}
 		case 2, 3: // a bulk update in one second
-			ids := pick(orders, 1+r.IntN(burst))
+			ids := pick(r, orders, 1+r.IntN(burst))
 			if len(ids) > 0 {
 				_ = sim.BulkUpdate(wcsim.Orders, ids, map[string]any{"customer_note": fmt.Sprintf("n%d", r.IntN(1e6))})
 			}
 		case 4:
-			for _, id := range pick(orders, 1+r.IntN(4)) {
+			for _, id := range pick(r, orders, 1+r.IntN(4)) {
 				_ = sim.Trash(wcsim.Orders, id)
 			}
 		case 5:
-			for _, id := range pick(orders, 1+r.IntN(4)) {
+			for _, id := range pick(r, orders, 1+r.IntN(4)) {
 				_ = sim.Restore(wcsim.Orders, id)
 			}
 		case 6:
-			for _, id := range pick(orders, 1+r.IntN(2)) {
+			for _, id := range pick(r, orders, 1+r.IntN(2)) {
 				_ = sim.ForceDelete(wcsim.Orders, id)
 			}
 		case 7:
@@ -163,7 +163,7 @@ func runWorkload(t *testing.T, seed int64) {
 				customers = append(customers, id)
 			}
 		case 8:
-			for _, id := range pick(customers, 1+r.IntN(5)) {
+			for _, id := range pick(r, customers, 1+r.IntN(5)) {
 				if r.IntN(4) == 0 {
 					_ = sim.ForceDelete(wcsim.Customers, id)
 				} else {

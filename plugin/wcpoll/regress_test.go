@@ -72,7 +72,7 @@ func TestConnectFailureKeepsNothing(t *testing.T) {
 	in.clock, in.manual = h.clk, true
 	err = in.Connect(ctx)
 	require.ErrorContains(t, err, "not valid JSON")
-	assert.False(t, in.connected)
+	assert.False(t, in.connected.Load())
 	assert.Empty(t, in.producers)
 
 	require.NoError(t, h.mgr.AccessCache(ctx, "ck", func(c service.Cache) {

@@ -22,11 +22,6 @@ func TestPlainKey(t *testing.T) {
 	}
 }
 
-func mustParser(t *testing.T) datefmt.Parser {
-	p, _, err := datefmt.NewParser("")
-	require.NoError(t, err)
-	return p
-}
 
 func BenchmarkParseRecord(b *testing.B) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "tests", "fixtures", "woocommerce", "rest", "orders.list.http-oauth1.http"))

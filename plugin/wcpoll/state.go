@@ -28,9 +28,10 @@ type stateStore struct {
 }
 
 type pendingVal struct {
-	sec int64
-	del bool
-	seq uint64
+	sec  int64
+	mark byte
+	del  bool
+	seq  uint64
 }
 
 // stateOp is one change, applied on acknowledgement.
@@ -38,8 +39,28 @@ type stateOp struct {
 	bucket string
 	id     string
 	sec    int64
+	mark   byte // stored after the second: what was emitted for it (0: nothing)
 	del    bool
 	seq    uint64
+}
+
+// A stored value is the modification second in decimal, optionally followed
+// by one letter (a mark) saying which event was emitted for that version.
+func encodeVal(sec int64, mark byte) []byte {
+	b := strconv.AppendInt(nil, sec, 10)
+	if mark != 0 {
+		b = append(b, mark)
+	}
+	return b
+}
+
+func decodeVal(v []byte) (int64, byte, error) {
+	var mark byte
+	if n := len(v); n > 0 && (v[n-1] < '0' || v[n-1] > '9') {
+		mark, v = v[n-1], v[:n-1]
+	}
+	sec, err := strconv.ParseInt(string(v), 10, 64)
+	return sec, mark, err
 }
 
 func openStateStore(path string) (*stateStore, error) {
@@ -52,7 +73,7 @@ func openStateStore(path string) (*stateStore, error) {
 		s.temp = dir
 		path = filepath.Join(dir, "state.db")
 	}
-	root, err := boltcache.Open(path, bucketCkpt, boltcache.Options{SweepInterval: -1})
+	root, err := boltcache.Open(path, bucketCkpt, boltcache.Options{SweepInterval: -1, Owner: "woocommerce_poll state_path"})
 	if err != nil {
 		if s.temp != "" {
 			_ = os.RemoveAll(s.temp)
@@ -94,38 +115,49 @@ func (s *stateStore) close() error {
 
 // get returns the second stored for id, consulting pending changes first.
 func (s *stateStore) get(bucket, id string) (int64, bool, error) {
+	sec, _, ok, err := s.getMark(bucket, id)
+	return sec, ok, err
+}
+
+// getMark is get that also returns the stored mark.
+func (s *stateStore) getMark(bucket, id string) (int64, byte, bool, error) {
 	key := idKey(id)
 	s.mu.Lock()
 	p, ok := s.pending[bucket+"\x00"+key]
 	s.mu.Unlock()
 	if ok {
-		return p.sec, !p.del, nil
+		return p.sec, p.mark, !p.del, nil
 	}
 	b, err := s.bucket(bucket)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	v, err := b.Get(key)
 	if errors.Is(err, boltcache.ErrNotFound) {
-		return 0, false, nil
+		return 0, 0, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	sec, err := strconv.ParseInt(string(v), 10, 64)
+	sec, mark, err := decodeVal(v)
 	if err != nil {
-		return 0, false, fmt.Errorf("state %s %s: %w", bucket, id, err)
+		return 0, 0, false, fmt.Errorf("state %s %s: %w", bucket, id, err)
 	}
-	return sec, true, nil
+	return sec, mark, true, nil
 }
 
 // stage records a change in the overlay and returns it for apply.
 func (s *stateStore) stage(bucket, id string, sec int64, del bool) stateOp {
+	return s.stageMark(bucket, id, sec, 0, del)
+}
+
+// stageMark is stage with a mark stored after the second.
+func (s *stateStore) stageMark(bucket, id string, sec int64, mark byte, del bool) stateOp {
 	key := idKey(id)
 	s.mu.Lock()
 	s.seq++
-	op := stateOp{bucket: bucket, id: id, sec: sec, del: del, seq: s.seq}
-	s.pending[bucket+"\x00"+key] = pendingVal{sec: sec, del: del, seq: op.seq}
+	op := stateOp{bucket: bucket, id: id, sec: sec, mark: mark, del: del, seq: s.seq}
+	s.pending[bucket+"\x00"+key] = pendingVal{sec: sec, mark: mark, del: del, seq: op.seq}
 	s.mu.Unlock()
 	return op
 }
@@ -160,7 +192,7 @@ func (s *stateStore) apply(ops []stateOp) error {
 		if op.del {
 			bo.dels = append(bo.dels, key)
 		} else {
-			bo.puts = append(bo.puts, boltcache.Item{Key: key, Value: strconv.AppendInt(nil, op.sec, 10)})
+			bo.puts = append(bo.puts, boltcache.Item{Key: key, Value: encodeVal(op.sec, op.mark)})
 		}
 	}
 	var errs []error
@@ -204,7 +236,7 @@ func (s *stateStore) rangeIDs(bucket, fromID string, fn func(id string, sec int6
 		from = idKey(fromID)
 	}
 	return b.ForEachFrom(from, func(k string, v []byte) error {
-		sec, _ := strconv.ParseInt(string(v), 10, 64)
+		sec, _, _ := decodeVal(v)
 		return fn(keyID(k), sec)
 	})
 }

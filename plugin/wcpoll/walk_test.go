@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,9 +222,9 @@ func TestBackfillBacksOffOn429(t *testing.T) {
 	_, _, err := sim.SeedWith(wcsim.Orders, 2000, wcsim.SeedOptions{Start: t0.Add(-2 * time.Hour), Status: "processing"})
 	require.NoError(t, err)
 	h := newHarness(t, sim, "resources: [{name: orders, trash: false}]\nstart_from: beginning\npage_size: 20\nmax_concurrency: 4\n")
-	n := 0
+	var n atomic.Int64
 	h.rt.set(func(*http.Request) {
-		if n++; n == 30 {
+		if n.Add(1) == 30 {
 			sim.InjectFault(wcsim.Fault{PathPrefix: "/wp-json/wc/v3/orders", Count: 3, Status: http.StatusTooManyRequests, RetryAfter: "0"})
 		}
 	})

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
-
 	"github.com/wooevents/wooevents/plugin/wcevent"
 )
 
@@ -23,8 +21,7 @@ func orderCapture(b *testing.B) capture {
 // validation, normalization) without network or pipeline.
 func BenchmarkHandler(b *testing.B) {
 	c := orderCapture(b)
-	h, _ := newFuzzHandler(b)
-	h.sink = discardSink{}
+	h := newTestHandler(discardSink{})
 	b.ReportAllocs()
 	b.SetBytes(int64(len(c.Body)))
 	b.ResetTimer()
@@ -42,11 +39,11 @@ func BenchmarkHandler(b *testing.B) {
 }
 
 // discardSink builds the message like the delivered sink and drops it.
-type discardSink struct{}
+type discardSink struct{ testSink }
 
 func (discardSink) accept(_ context.Context, d *delivery, f wcevent.ObjectFields) outcome {
 	ev := d.event(f)
-	_ = d.message(&ev)
+	_ = d.message(&ev, "")
 	return ok200
 }
 
@@ -54,7 +51,7 @@ func (discardSink) accept(_ context.Context, d *delivery, f wcevent.ObjectFields
 // input (ack: delivered) whose messages are acked at once.
 func BenchmarkInputHTTP(b *testing.B) {
 	c := orderCapture(b)
-	in, err := New(Config{Address: "127.0.0.1:0", Stores: []StoreConfig{{Secrets: []string{captureSecret}}}}, service.MockResources())
+	in, err := newTestInput("address: 127.0.0.1:0\nsecret: " + captureSecret + "\n")
 	if err != nil {
 		b.Fatal(err)
 	}

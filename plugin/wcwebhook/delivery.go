@@ -17,6 +17,16 @@ const (
 	MetaTopic      = "woocommerce_topic"
 	MetaWebhookID  = "woocommerce_webhook_id"
 	MetaDeliveryID = "woocommerce_delivery_id"
+	// MetaStoreName is the name of the store (an entry of `stores`) the
+	// delivery came from; absent for the single-store shortcut.
+	MetaStoreName = "woocommerce_store_name"
+	// MetaDeleteConfirmed is "true" when a delete was found in the trash
+	// over REST, "false" when it was emitted as received after a check that
+	// did not confirm it; absent when no check applied.
+	MetaDeleteConfirmed = "woocommerce_delete_confirmed"
+	// MetaDeleteCheck is the check's result: confirmed, not_trash, timeout,
+	// error or skipped (see the Delete* constants).
+	MetaDeleteCheck = "woocommerce_delete_check"
 )
 
 // ResourceAction is the resource of `action.<hook>` topics.
@@ -25,6 +35,7 @@ const ResourceAction = "action"
 // delivery is one verified, accepted webhook request: everything needed to
 // build the event, and what the spool stores.
 type delivery struct {
+	StoreName  string // the store's name in `stores`; "" for the single store
 	Store      string // normalized store URL ("" when neither configured nor sent)
 	Topic      string
 	Resource   string // singular
@@ -99,17 +110,33 @@ func actionObjectID(body []byte) string {
 	return ""
 }
 
-// message builds the benthos message for ev with the webhook metadata.
-func (d *delivery) message(ev *wcevent.Event) *service.Message {
+// message builds the benthos message for ev with the webhook metadata;
+// check is the delete check's result ("" when none applied).
+func (d *delivery) message(ev *wcevent.Event, check string) *service.Message {
 	msg := ev.NewMessage()
 	msg.MetaSetMut(MetaTopic, d.Topic)
 	msg.MetaSetMut(MetaWebhookID, d.WebhookID)
 	msg.MetaSetMut(MetaDeliveryID, d.DeliveryID)
+	if d.StoreName != "" {
+		msg.MetaSetMut(MetaStoreName, d.StoreName)
+	}
+	if check != "" {
+		if check == DeleteConfirmed {
+			msg.MetaSetMut(MetaDeleteConfirmed, "true")
+		} else {
+			msg.MetaSetMut(MetaDeleteConfirmed, "false")
+		}
+		msg.MetaSetMut(MetaDeleteCheck, check)
+	}
 	return msg
 }
 
-// recordVersion is the first byte of a spool record.
-const recordVersion = 1
+// Spool record versions (the first byte). Version 1 (before stores had
+// names in records) is still read.
+const (
+	recordV1      = 1
+	recordVersion = 2
+)
 
 var errBadRecord = errors.New("malformed spool record")
 
@@ -117,7 +144,7 @@ var errBadRecord = errors.New("malformed spool record")
 // string fields length-prefixed, the receive time, then the body.
 func (d *delivery) appendRecord(dst []byte) []byte {
 	dst = append(dst, recordVersion)
-	for _, s := range [...]string{d.Store, d.Topic, d.Resource, d.Action, d.WebhookID, d.DeliveryID} {
+	for _, s := range [...]string{d.StoreName, d.Store, d.Topic, d.Resource, d.Action, d.WebhookID, d.DeliveryID} {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
@@ -128,7 +155,7 @@ func (d *delivery) appendRecord(dst []byte) []byte {
 // recordSize is the length of d's spool encoding.
 func recordSize(d *delivery) int {
 	n := 1 + 2*binary.MaxVarintLen64 + len(d.Body)
-	for _, s := range [...]string{d.Store, d.Topic, d.Resource, d.Action, d.WebhookID, d.DeliveryID} {
+	for _, s := range [...]string{d.StoreName, d.Store, d.Topic, d.Resource, d.Action, d.WebhookID, d.DeliveryID} {
 		n += binary.MaxVarintLen64 + len(s)
 	}
 	return n
@@ -137,11 +164,14 @@ func recordSize(d *delivery) int {
 // decodeRecord parses a spool record. The delivery's Body aliases rec.
 func decodeRecord(rec []byte) (delivery, error) {
 	var d delivery
-	if len(rec) == 0 || rec[0] != recordVersion {
+	if len(rec) == 0 || (rec[0] != recordVersion && rec[0] != recordV1) {
 		return d, errBadRecord
 	}
+	fields := []*string{&d.StoreName, &d.Store, &d.Topic, &d.Resource, &d.Action, &d.WebhookID, &d.DeliveryID}
+	if rec[0] == recordV1 {
+		fields = fields[1:]
+	}
 	rec = rec[1:]
-	fields := [...]*string{&d.Store, &d.Topic, &d.Resource, &d.Action, &d.WebhookID, &d.DeliveryID}
 	for _, f := range fields {
 		n, w := binary.Uvarint(rec)
 		if w <= 0 || n > uint64(len(rec)-w) {

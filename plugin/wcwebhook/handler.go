@@ -97,21 +97,6 @@ func newMetrics(m *service.Metrics) *metrics {
 	}
 }
 
-// outcome is what a sink answers for one accepted delivery.
-type outcome struct {
-	status     int
-	reason     string // "" when accepted
-	retryAfter int    // seconds, 0 for none
-}
-
-var ok200 = outcome{status: http.StatusOK}
-
-// sink takes verified deliveries: the delivered mode hands them to the
-// pipeline and waits for the ack, the spooled mode writes them to disk.
-type sink interface {
-	accept(ctx context.Context, d *delivery, f wcevent.ObjectFields) outcome
-}
-
 // storeRoute is one configured store.
 type storeRoute struct {
 	name     string // path segment; "" for the single-store shortcut
@@ -168,7 +153,7 @@ func (f *topicFilter) accepts(topic, resource, action string) bool {
 }
 
 // handler is the HTTP side of the input: routing, limits, verification and
-// normalization; accepted deliveries go to the sink.
+// normalization; accepted deliveries go to the sink it was built with.
 type handler struct {
 	path        string // without trailing slash
 	byName      map[string]*storeRoute
@@ -176,7 +161,7 @@ type handler struct {
 	single      *storeRoute // the single-store shortcut, nil with `stores`
 	topics      topicFilter
 	maxBody     int64
-	maxInFlight int64
+	maxInFlight int64 // 0: unbounded
 	inFlight    atomic.Int64
 	rateLimit   func(context.Context) (time.Duration, error)
 	sink        sink
@@ -187,32 +172,46 @@ type handler struct {
 	lastSource atomic.Pointer[[2]string] // raw and normalized X-WC-Webhook-Source
 }
 
-func newHandler(path string, stores []StoreConfig, topics []string, maxBody int64, maxInFlight int) (*handler, error) {
+// handlerConfig is what the handler takes of the input's config.
+type handlerConfig struct {
+	path        string
+	stores      []storeConfig
+	topics      []string
+	maxBody     int64
+	maxInFlight int // 0: unbounded
+	rateLimit   func(context.Context) (time.Duration, error)
+}
+
+func newHandler(c handlerConfig, sk sink, log *service.Logger, m *metrics) *handler {
 	h := &handler{
-		path:        strings.TrimRight(path, "/"),
+		path:        strings.TrimRight(c.path, "/"),
 		byName:      map[string]*storeRoute{},
 		bySource:    map[string]*storeRoute{},
-		topics:      newTopicFilter(topics),
-		maxBody:     maxBody,
-		maxInFlight: int64(maxInFlight),
+		topics:      newTopicFilter(c.topics),
+		maxBody:     c.maxBody,
+		maxInFlight: int64(c.maxInFlight),
+		rateLimit:   c.rateLimit,
+		sink:        sk,
+		log:         log,
+		m:           m,
 		now:         time.Now,
 	}
-	for _, s := range stores {
-		r := &storeRoute{name: s.Name, verifier: newVerifier(s.Secrets)}
-		if s.URL != "" {
-			r.url = wcevent.NormalizeStore(s.URL)
+	for _, s := range c.stores {
+		r := &storeRoute{name: s.name, verifier: newVerifier(s.secrets)}
+		if s.url != "" {
+			r.url = wcevent.NormalizeStore(s.url)
 			r.sources = [2]string{r.url, r.url + "/"}
 		}
-		if s.Name == "" {
+		if s.name == "" {
 			h.single = r
 			continue
 		}
-		h.byName[s.Name] = r
+		h.byName[s.name] = r
 		if r.url != "" {
 			h.bySource[r.url] = r
 		}
 	}
-	return h, nil
+	return h
 }
 
 // route splits the request path into "ours, bare" or "ours, store segment".
@@ -369,6 +368,7 @@ func (h *handler) serveBody(w http.ResponseWriter, r *http.Request, st *storeRou
 		return
 	}
 	d := delivery{
+		StoreName:  st.name,
 		Store:      st.url,
 		Topic:      topic,
 		Resource:   resource,

@@ -308,7 +308,9 @@ func (r *streamRun) Stop(t testing.TB) {
 	s := r.stream
 	r.stream = nil
 	require.NoError(t, s.StopWithin(10*time.Second))
-	<-r.done
+	if err := <-r.done; err != nil {
+		t.Logf("stream ended with: %v", err)
+	}
 }
 
 // post sends a request and returns status, Retry-After and body.
@@ -403,4 +405,14 @@ func tctx() context.Context {
 
 func webhookURLUpdate(url string) wcclient.WebhookUpdate {
 	return wcclient.WebhookUpdate{DeliveryURL: url}
+}
+
+// newTestInput builds the input from YAML fields, through the spec like a
+// pipeline does (its defaults are the spec's).
+func newTestInput(yaml string) (*Input, error) {
+	conf, err := Spec().ParseYAML(yaml, nil)
+	if err != nil {
+		return nil, err
+	}
+	return New(conf, service.MockResources())
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/wooevents/wooevents/internal/retry"
 	"github.com/wooevents/wooevents/plugin/wcclient"
 	"github.com/wooevents/wooevents/plugin/wcevent"
 )
@@ -24,27 +26,115 @@ const invalidTopicCode = "woocommerce_rest_shop_webhook_invalid_topic"
 // check_interval.
 const registerRetryMin = 5 * time.Second
 
+// deleteOnCloseBudget bounds the deletion of the managed webhooks at close.
+const deleteOnCloseBudget = 30 * time.Second
+
+// storeREST is the REST side of one store with credentials: its client,
+// its delete checker (nil when confirm_deletes is off) and its registrar
+// (nil without a delivery URL).
+type storeREST struct {
+	name   string // store label for logs
+	client *wcclient.Client
+	check  *deleteChecker
+	reg    *registrar
+}
+
+func newStoreREST(s *storeConfig, c *inputConfig, label string, log *service.Logger, m *metrics) (*storeREST, error) {
+	cc := *s.rest
+	if cc.Logger == nil {
+		cc.Logger = log
+	}
+	client, err := wcclient.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %s: %w", s.label(), fieldRegister, err)
+	}
+	r := &storeREST{name: s.label(), client: client}
+	if c.confirms(s) {
+		r.check = newDeleteChecker(client, r.name, log, m)
+	}
+	if s.register != nil {
+		r.reg = newRegistrar(client, *s.register, s.secrets[0], label, log, m)
+		r.reg.store = r.name
+	}
+	return r, nil
+}
+
+// registrations runs the registrars of the stores and stops them.
+type registrations struct {
+	regs    []*registrar
+	stopCh  chan struct{}      // closed to stop after the check in flight
+	cancel  context.CancelFunc // cuts the check in flight
+	running sync.WaitGroup
+}
+
+// startRegistrations starts a registrar per store that registers.
+func startRegistrations(stores []*storeREST) *registrations {
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &registrations{stopCh: make(chan struct{}), cancel: cancel}
+	for _, s := range stores {
+		if s.reg == nil {
+			continue
+		}
+		rs.regs = append(rs.regs, s.reg)
+		rs.running.Add(1)
+		go func(r *registrar) {
+			defer rs.running.Done()
+			r.run(ctx, rs.stopCh)
+		}(s.reg)
+	}
+	return rs
+}
+
+// stop ends the registrars. A check in flight is let finish (a webhook it is
+// creating would otherwise survive delete_on_close) unless ctx ends first;
+// then the managed webhooks of stores with delete_on_close are deleted.
+func (rs *registrations) stop(ctx context.Context, log *service.Logger) {
+	close(rs.stopCh)
+	done := make(chan struct{})
+	go func() { rs.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		rs.cancel()
+		<-done
+		log.Warnf("woocommerce_webhook: a webhook registration check was cut short by the shutdown; a webhook it was creating may remain in the store")
+	}
+	rs.cancel()
+	for _, r := range rs.regs {
+		if !r.conf.deleteOnClose {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), deleteOnCloseBudget)
+		if err := r.deleteManaged(dctx); err != nil {
+			log.Errorf("woocommerce_webhook: delete_on_close (store %s): %v", r.store, err)
+		}
+		cancel()
+	}
+}
+
 // registrar keeps one active webhook per topic pointing at the delivery URL.
 type registrar struct {
 	client *wcclient.Client
-	conf   RegisterConfig
+	conf   registerConfig
+	store  string // store label for logs
 	secret string
 	prefix string // webhookNamePrefix, plus " [label]" for labelled inputs
 	log    *service.Logger
 	m      *metrics
 	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
 	// rejected are topics the store refused as invalid (plugins can narrow
 	// the valid resources and events); they are no longer tried.
 	rejected map[string]bool
 }
 
-func newRegistrar(client *wcclient.Client, conf RegisterConfig, secret, label string, log *service.Logger, m *metrics) *registrar {
+func newRegistrar(client *wcclient.Client, conf registerConfig, secret, label string, log *service.Logger, m *metrics) *registrar {
 	prefix := webhookNamePrefix
 	if label != "" {
 		prefix += " [" + label + "]"
 	}
 	return &registrar{client: client, conf: conf, secret: secret, prefix: prefix, log: log, m: m, now: time.Now,
-		rejected: map[string]bool{}}
+		sleep: retry.Sleep, rejected: map[string]bool{}}
 }
 
 // name is the name given to the webhook of topic.
@@ -54,32 +144,45 @@ func sameURL(a, b string) bool {
 	return strings.TrimRight(strings.TrimSpace(a), "/") == strings.TrimRight(strings.TrimSpace(b), "/")
 }
 
-// run checks at once, then every check_interval (sooner after a failure),
-// until ctx ends.
-func (r *registrar) run(ctx context.Context) {
+// run checks at once, then every check_interval (after a failure sooner: 5s
+// doubling up to check_interval), until stop is closed (after the check in
+// flight) or ctx ends (cutting it short).
+func (r *registrar) run(ctx context.Context, stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The wait is cut by stop too, but a check in flight is not.
+	sleepCtx, stopSleep := context.WithCancel(ctx)
+	defer stopSleep()
+	go func() {
+		select {
+		case <-stop:
+			stopSleep()
+		case <-sleepCtx.Done():
+		}
+	}()
+	failed := retry.NewGrowing(registerRetryMin, max(r.conf.checkInterval, registerRetryMin))
 	first := true
-	retry := registerRetryMin
 	for {
-		wait := r.conf.CheckInterval
-		if err := r.reconcile(ctx, first); err != nil {
+		wait := r.conf.checkInterval
+		if err := r.reconcile(ctx, stop, first); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			r.m.registerErrs.Incr(1)
-			r.log.Errorf("woocommerce_webhook: webhook registration check failed (next try in %s): %v", min(retry, wait), err)
-			wait = min(retry, wait)
-			retry *= 2
+			wait = min(failed.Next(), r.conf.checkInterval)
+			r.log.Errorf("woocommerce_webhook: webhook registration check of store %s failed (next try in %s): %v", r.store, wait, err)
 		} else {
 			r.m.checks.Incr(1)
 			first = false
-			retry = registerRetryMin
+			failed.Reset()
 		}
-		t := time.NewTimer(wait)
 		select {
-		case <-ctx.Done():
-			t.Stop()
+		case <-stop:
 			return
-		case <-t.C:
+		default:
+		}
+		if err := r.sleep(sleepCtx, wait); err != nil {
+			return
 		}
 	}
 }
@@ -88,13 +191,18 @@ func (r *registrar) run(ctx context.Context) {
 // creates a missing one, fixes its delivery URL and re-activates it. With
 // setSecret (the first check after start) existing webhooks are also given
 // the secret, since WooCommerce never returns it for comparison.
-func (r *registrar) reconcile(ctx context.Context, setSecret bool) error {
+func (r *registrar) reconcile(ctx context.Context, stop <-chan struct{}, setSecret bool) error {
 	hooks, err := r.client.ListWebhooks(ctx, wcclient.WebhookStatusAll)
 	if err != nil {
 		return fmt.Errorf("listing webhooks: %w", err)
 	}
 	var errs []error
-	for _, topic := range r.conf.Topics {
+	for _, topic := range r.conf.topics {
+		select {
+		case <-stop:
+			return errors.Join(errs...) // the rest waits for the next run
+		default:
+		}
 		if r.rejected[topic] {
 			continue
 		}
@@ -116,7 +224,7 @@ func (r *registrar) ensure(ctx context.Context, topic string, hooks []wcclient.W
 	var best *wcclient.Webhook
 	score := func(h *wcclient.Webhook) int {
 		s := 0
-		if sameURL(h.DeliveryURL, r.conf.DeliveryURL) {
+		if sameURL(h.DeliveryURL, r.conf.deliveryURL) {
 			s += 2
 		}
 		if h.Status == wcclient.WebhookStatusActive {
@@ -127,7 +235,7 @@ func (r *registrar) ensure(ctx context.Context, topic string, hooks []wcclient.W
 	var matches []*wcclient.Webhook
 	for i := range hooks {
 		h := &hooks[i]
-		if h.Topic != topic || (!sameURL(h.DeliveryURL, r.conf.DeliveryURL) && h.Name != r.name(topic)) {
+		if h.Topic != topic || (!sameURL(h.DeliveryURL, r.conf.deliveryURL) && h.Name != r.name(topic)) {
 			continue
 		}
 		matches = append(matches, h)
@@ -137,13 +245,13 @@ func (r *registrar) ensure(ctx context.Context, topic string, hooks []wcclient.W
 	}
 	if best == nil {
 		created, err := r.client.CreateWebhook(ctx, wcclient.WebhookCreate{
-			Name: r.name(topic), Topic: topic, DeliveryURL: r.conf.DeliveryURL,
+			Name: r.name(topic), Topic: topic, DeliveryURL: r.conf.deliveryURL,
 			Secret: r.secret, Status: wcclient.WebhookStatusActive,
 		})
 		if err != nil {
 			return fmt.Errorf("creating webhook: %w", err)
 		}
-		r.log.Infof("woocommerce_webhook: created webhook %d for %s", created.ID, topic)
+		r.log.Infof("woocommerce_webhook: created webhook %d for %s in store %s", created.ID, topic, r.store)
 		if created.Status != "" && created.Status != wcclient.WebhookStatusActive {
 			if _, err := r.client.UpdateWebhook(ctx, created.ID, wcclient.WebhookUpdate{Status: wcclient.WebhookStatusActive}); err != nil {
 				return fmt.Errorf("activating created webhook %d: %w", created.ID, err)
@@ -152,13 +260,13 @@ func (r *registrar) ensure(ctx context.Context, topic string, hooks []wcclient.W
 		return nil
 	}
 	for _, h := range matches {
-		if h != best && sameURL(h.DeliveryURL, r.conf.DeliveryURL) {
+		if h != best && sameURL(h.DeliveryURL, r.conf.deliveryURL) {
 			r.log.Warnf("woocommerce_webhook: webhooks %d and %d both deliver %s here; events arrive twice (same event ids)", best.ID, h.ID, topic)
 		}
 	}
 	var upd wcclient.WebhookUpdate
-	if !sameURL(best.DeliveryURL, r.conf.DeliveryURL) {
-		upd.DeliveryURL = r.conf.DeliveryURL
+	if !sameURL(best.DeliveryURL, r.conf.deliveryURL) {
+		upd.DeliveryURL = r.conf.deliveryURL
 		r.log.Warnf("woocommerce_webhook: webhook %d for %s delivered to another URL; pointing it here", best.ID, topic)
 	}
 	if best.Status != wcclient.WebhookStatusActive {
@@ -195,7 +303,7 @@ func (r *registrar) deleteManaged(ctx context.Context) error {
 		return fmt.Errorf("listing webhooks: %w", err)
 	}
 	names := map[string]bool{}
-	for _, t := range r.conf.Topics {
+	for _, t := range r.conf.topics {
 		names[r.name(t)] = true
 	}
 	var errs []error
@@ -207,7 +315,7 @@ func (r *registrar) deleteManaged(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("deleting webhook %d: %w", h.ID, err))
 			continue
 		}
-		r.log.Infof("woocommerce_webhook: deleted webhook %d (%s)", h.ID, h.Topic)
+		r.log.Infof("woocommerce_webhook: deleted webhook %d (%s) in store %s", h.ID, h.Topic, r.store)
 	}
 	return errors.Join(errs...)
 }

@@ -26,7 +26,7 @@ func startSim(t *testing.T) *wcsim.Store {
 }
 
 // registerFields are input fields with registration against sim.
-func registerFields(sim *wcsim.Store, extra string) string {
+func simRegisterFields(sim *wcsim.Store, extra string) string {
 	return fmt.Sprintf(`  secret: %s
   store_url: %s
   register:
@@ -55,14 +55,18 @@ var simTopics = DefaultRegisterTopics
 
 // allRegistered reports whether every default topic has exactly one active
 // webhook to url with the test secret.
-func allRegistered(sim *wcsim.Store, url string) bool {
+func allRegistered(sim *wcsim.Store, url string) bool { return registeredWith(sim, url, testSecret) }
+
+// registeredWith reports whether every default topic has exactly one active
+// webhook to url with secret.
+func registeredWith(sim *wcsim.Store, url, secret string) bool {
 	hooks := ourHooks(sim, url)
 	if len(hooks) != len(simTopics) {
 		return false
 	}
 	for _, topic := range simTopics {
 		hs := hooks[topic]
-		if len(hs) != 1 || hs[0].Status != wcsim.WebhookActive || hs[0].Secret != testSecret {
+		if len(hs) != 1 || hs[0].Status != wcsim.WebhookActive || hs[0].Secret != secret {
 			return false
 		}
 	}
@@ -98,7 +102,7 @@ func TestSimulatorEndToEnd(t *testing.T) {
 
 func simEndToEnd(t *testing.T, ackFields string) {
 	sim := startSim(t)
-	run := startStream(t, registerFields(sim, "")+ackFields, nil, "")
+	run := startStream(t, simRegisterFields(sim, "")+ackFields, nil, "")
 	collect := func() []*service.Message { return drain(run) }
 	if ackFields != "" {
 		// Spooled: the 200 comes before the pipeline sees the delivery. The
@@ -130,11 +134,6 @@ func simEndToEnd(t *testing.T, ackFields string) {
 	}
 
 	store := wcevent.NormalizeStore(sim.URL())
-	type step struct {
-		resource string
-		do       func(id int64) error
-		action   string
-	}
 	check := func(t *testing.T, resource string, id int64, action string, msgs []*service.Message) {
 		t.Helper()
 		singular := wcevent.Singular(resource)
@@ -183,7 +182,7 @@ func simEndToEnd(t *testing.T, ackFields string) {
 		if action == wcevent.ActionDeleted {
 			assert.Equal(t, fmt.Sprintf(`{"id":%d}`, id), ev.Get("data").Raw)
 		} else {
-			assert.Equal(t, "trash" != gjson.GetBytes(obj, "status").Str, true)
+			assert.NotEqual(t, "trash", gjson.GetBytes(obj, "status").Str)
 			assert.Equal(t, id, ev.Get("data.id").Int())
 		}
 	}
@@ -271,7 +270,7 @@ func TestRegistration(t *testing.T) {
 	}
 	others := len(sim.Webhooks())
 
-	fields := registerFields(sim, "    check_interval: 100ms\n")
+	fields := simRegisterFields(sim, "    check_interval: 100ms\n")
 	run := startStream(t, fields, nil, "")
 	require.Eventually(t, func() bool { return allRegistered(sim, run.URL) }, 20*time.Second, 20*time.Millisecond)
 	require.Len(t, sim.Webhooks(), others+len(simTopics))
@@ -329,7 +328,7 @@ func TestRegistration(t *testing.T) {
 	run2.Stop(t)
 
 	// delete_on_close removes ours, nobody else's.
-	run3 := startStreamAt(t, run.Base, registerFields(sim, "    delete_on_close: true\n"))
+	run3 := startStreamAt(t, run.Base, simRegisterFields(sim, "    delete_on_close: true\n"))
 	require.Eventually(t, func() bool { return run3.Metrics.Get(MetricChecks) >= 1 }, 20*time.Second, 20*time.Millisecond)
 	run3.Stop(t)
 	assert.Len(t, sim.Webhooks(), others+1)

@@ -9,66 +9,21 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/wooevents/wooevents/internal/retry"
 	"github.com/wooevents/wooevents/plugin/wcevent"
 	"github.com/wooevents/wooevents/plugin/wcwebhook/spool"
 )
 
-// spoolSink answers 200 once a delivery is durably in the spool.
-type spoolSink struct {
-	f *spoolFeeder
-}
-
-// spooledNote travels with the in-memory copy of a just spooled delivery to
-// the feeder, which then need not decode the record or parse the body again.
-type spooledNote struct {
-	d delivery // Body aliases the record
-	f wcevent.ObjectFields
-}
-
-func (s *spoolSink) accept(_ context.Context, d *delivery, f wcevent.ObjectFields) outcome {
-	// The spool keeps the record (its in-memory copy feeds the pipeline), so
-	// it is not pooled.
-	rec := d.appendRecord(make([]byte, 0, recordSize(d)))
-	note := &spooledNote{d: *d, f: f}
-	note.d.Body = rec[len(rec)-len(d.Body):]
-	note.d.ReceivedAt = time.Unix(0, d.ReceivedAt.UnixNano()).UTC() // as decodeRecord has it
-	_, err := s.f.sp.Append(rec, note)
-	switch {
-	case err == nil:
-		return ok200
-	case errors.Is(err, spool.ErrFull):
-		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolFull, retryAfter: 30}
-	case errors.Is(err, spool.ErrClosed):
-		return outcome{status: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retryAfter: 5}
-	default:
-		s.f.log.Errorf("woocommerce_webhook: spool write failed: %v", err)
-		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolError, retryAfter: 5}
-	}
-}
-
-// Redelivery backoff of nacked spooled deliveries.
-const (
-	retryMinBackoff = 100 * time.Millisecond
-	retryMaxBackoff = 30 * time.Second
-	readAhead       = 64
-)
-
-// retryItem is a nacked spool record waiting to be emitted again.
-type retryItem struct {
-	rec      spool.Record
-	attempts int
-	at       time.Time
-}
-
-// spoolFeeder feeds the pipeline from the spool: records in order, nacked
+// spooledSink (ack: spooled) answers 200 once a delivery is durably in the
+// spool, and feeds the pipeline from the spool: records in order, nacked
 // ones again after a backoff. A record leaves the spool only on its ack.
-type spoolFeeder struct {
-	sp      *spool.Spool
-	log     *service.Logger
-	m       *metrics
-	confirm *deleteConfirmer
+type spooledSink struct {
+	sp     *spool.Spool
+	log    *service.Logger
+	m      *metrics
+	checks *deleteChecks
 
-	// Only ReadBatch touches last and buf.
+	// Only read (ReadBatch) touches last and buf.
 	last uint64         // highest sequence read from disk
 	buf  []spool.Record // read ahead, not yet emitted
 
@@ -77,14 +32,79 @@ type spoolFeeder struct {
 	retryKick chan struct{}
 }
 
-func (f *spoolFeeder) read(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+// openSpooledSink opens (or creates) the spool in dir.
+func openSpooledSink(dir string, maxBytes int64, checks *deleteChecks, log *service.Logger, m *metrics) (*spooledSink, error) {
+	sp, err := spool.Open(dir, spool.Options{
+		MaxBytes: maxBytes,
+		OnCommit: func(depth int64) { m.spoolDepth.Set(depth) },
+		OnRemoveError: func(n int, err error) {
+			log.Errorf("woocommerce_webhook: removing %d acked spool records: %v (they will be emitted again after a restart)", n, err)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.spoolDepth.Set(sp.Depth())
+	if d := sp.Depth(); d > 0 {
+		log.Infof("woocommerce_webhook: %d spooled deliveries from a previous run will be emitted", d)
+	}
+	return &spooledSink{sp: sp, log: log, m: m, checks: checks, retryKick: make(chan struct{}, 1)}, nil
+}
+
+func (f *spooledSink) stop() {}
+
+func (f *spooledSink) close() error { return f.sp.Close() }
+
+// spooledNote travels with the in-memory copy of a just spooled delivery to
+// the feeder, which then need not decode the record or parse the body again.
+type spooledNote struct {
+	d delivery // Body aliases the record
+	f wcevent.ObjectFields
+}
+
+func (s *spooledSink) accept(_ context.Context, d *delivery, f wcevent.ObjectFields) outcome {
+	// The spool keeps the record (its in-memory copy feeds the pipeline), so
+	// it is not pooled.
+	rec := d.appendRecord(make([]byte, 0, recordSize(d)))
+	note := &spooledNote{d: *d, f: f}
+	note.d.Body = rec[len(rec)-len(d.Body):]
+	note.d.ReceivedAt = time.Unix(0, d.ReceivedAt.UnixNano()).UTC() // as decodeRecord has it
+	_, err := s.sp.Append(rec, note)
+	switch {
+	case err == nil:
+		return ok200
+	case errors.Is(err, spool.ErrFull):
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolFull, retryAfter: 30}
+	case errors.Is(err, spool.ErrClosed):
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retryAfter: 5}
+	default:
+		s.log.Errorf("woocommerce_webhook: spool write failed: %v", err)
+		return outcome{status: http.StatusServiceUnavailable, reason: ReasonSpoolError, retryAfter: 5}
+	}
+}
+
+// Redelivery backoff of nacked spooled deliveries: 100ms doubling to 30s.
+const (
+	retryMinBackoff = 100 * time.Millisecond
+	retryMaxBackoff = 30 * time.Second
+	readAhead       = 64
+)
+
+// retryItem is a nacked spool record waiting to be emitted again.
+type retryItem struct {
+	rec  spool.Record
+	wait *retry.Growing // the record's redelivery backoff
+	at   time.Time
+}
+
+func (f *spooledSink) read(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	for {
 		if it, wait := f.popRetry(time.Now()); it != nil {
 			if msg := f.prepare(ctx, it.rec); msg != nil {
-				return service.MessageBatch{msg}, f.ackFunc(it.rec, it.attempts), nil
+				return service.MessageBatch{msg}, f.ackFunc(it.rec, it.wait), nil
 			}
 			if ctx.Err() != nil {
-				f.pushRetry(retryItem{rec: it.rec, attempts: it.attempts, at: time.Now()})
+				f.pushRetry(retryItem{rec: it.rec, wait: it.wait, at: time.Now()})
 				return nil, nil, ctx.Err()
 			}
 			continue
@@ -109,7 +129,7 @@ func (f *spoolFeeder) read(ctx context.Context) (service.MessageBatch, service.A
 			rec := f.buf[0]
 			f.buf = f.buf[1:]
 			if msg := f.prepare(ctx, rec); msg != nil {
-				return service.MessageBatch{msg}, f.ackFunc(rec, 0), nil
+				return service.MessageBatch{msg}, f.ackFunc(rec, nil), nil
 			}
 			if ctx.Err() != nil {
 				f.buf = append([]spool.Record{rec}, f.buf...)
@@ -120,7 +140,7 @@ func (f *spoolFeeder) read(ctx context.Context) (service.MessageBatch, service.A
 }
 
 // wait blocks until an append, a due retry (after wait when > 0) or ctx.
-func (f *spoolFeeder) wait(ctx context.Context, wait time.Duration) error {
+func (f *spooledSink) wait(ctx context.Context, wait time.Duration) error {
 	var timer <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -140,7 +160,7 @@ func (f *spoolFeeder) wait(ctx context.Context, wait time.Duration) error {
 // prepare turns a record into a message; nil when it is not to be emitted
 // (malformed: removed; spurious delete: removed; ctx cancelled during the
 // delete check: kept).
-func (f *spoolFeeder) prepare(ctx context.Context, rec spool.Record) *service.Message {
+func (f *spooledSink) prepare(ctx context.Context, rec spool.Record) *service.Message {
 	var (
 		d      delivery
 		fields wcevent.ObjectFields
@@ -157,43 +177,40 @@ func (f *spoolFeeder) prepare(ctx context.Context, rec spool.Record) *service.Me
 		return nil
 	}
 	ev := d.event(fields)
-	if f.confirm != nil && f.confirm.applies(&ev) {
-		emit := f.confirm.check(ctx, &ev)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !emit {
-			f.remove(rec.Seq)
-			return nil
-		}
+	check, emit := f.checks.check(ctx, d.StoreName, &ev, f.checks.budget)
+	if ctx.Err() != nil {
+		return nil
 	}
-	return d.message(&ev)
+	if !emit {
+		f.remove(rec.Seq)
+		return nil
+	}
+	return d.message(&ev, check)
 }
 
-func (f *spoolFeeder) remove(seq uint64) {
+func (f *spooledSink) remove(seq uint64) {
 	if err := f.sp.Remove(seq); err != nil && !errors.Is(err, spool.ErrClosed) {
 		f.log.Errorf("woocommerce_webhook: removing spool record %d: %v (it will be emitted again after a restart)", seq, err)
 	}
 }
 
-func (f *spoolFeeder) ackFunc(rec spool.Record, attempts int) service.AckFunc {
+func (f *spooledSink) ackFunc(rec spool.Record, wait *retry.Growing) service.AckFunc {
 	return func(_ context.Context, err error) error {
 		if err == nil {
 			f.remove(rec.Seq)
 			return nil
 		}
-		attempts++
-		backoff := retryMinBackoff << min(attempts-1, 16)
-		if backoff > retryMaxBackoff {
-			backoff = retryMaxBackoff
+		if wait == nil {
+			wait = retry.NewGrowing(retryMinBackoff, retryMaxBackoff)
 		}
+		backoff := wait.Next()
 		f.log.Warnf("woocommerce_webhook: spooled delivery %d nacked (%v), emitting it again in %s", rec.Seq, err, backoff)
-		f.pushRetry(retryItem{rec: rec, attempts: attempts, at: time.Now().Add(backoff)})
+		f.pushRetry(retryItem{rec: rec, wait: wait, at: time.Now().Add(backoff)})
 		return nil
 	}
 }
 
-func (f *spoolFeeder) pushRetry(it retryItem) {
+func (f *spooledSink) pushRetry(it retryItem) {
 	f.mu.Lock()
 	f.retry = append(f.retry, it)
 	f.mu.Unlock()
@@ -205,7 +222,7 @@ func (f *spoolFeeder) pushRetry(it retryItem) {
 
 // popRetry returns a due retry, or nil and how long until the next one is
 // due (0 when none waits).
-func (f *spoolFeeder) popRetry(now time.Time) (*retryItem, time.Duration) {
+func (f *spooledSink) popRetry(now time.Time) (*retryItem, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var next time.Duration

@@ -21,7 +21,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/wooevents/wooevents/plugin/wcevent"
-	"github.com/wooevents/wooevents/plugin/wcwebhook/spool"
 )
 
 // helperConfigEnv makes the test binary run a benthos stream from the YAML in
@@ -233,16 +232,15 @@ func TestSpooledNackAndFull(t *testing.T) {
 // handed over after the append is the one a restart builds from the file.
 func TestSpooledNoteMatchesRecord(t *testing.T) {
 	res := service.MockResources()
-	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	f, err := openSpooledSink(t.TempDir(), 1<<20, &deleteChecks{}, res.Logger(), newMetrics(res.Metrics()))
 	require.NoError(t, err)
-	defer sp.Close()
-	f := &spoolFeeder{sp: sp, log: res.Logger(), m: newMetrics(res.Metrics()), retryKick: make(chan struct{}, 1)}
-	sink := &spoolSink{f: f}
+	defer f.close()
+	sp, sink := f.sp, f
 
 	body := append([]byte(nil), orderBody...)
 	fields, err := wcevent.ExtractFields(body)
 	require.NoError(t, err)
-	d := delivery{Store: testStore, Topic: "order.updated", Resource: "order", Action: "updated",
+	d := delivery{StoreName: "eu", Store: testStore, Topic: "order.updated", Resource: "order", Action: "updated",
 		WebhookID: "7", DeliveryID: "d-1", ReceivedAt: time.Now(), Body: body}
 	require.Equal(t, ok200, sink.accept(context.Background(), &d, fields))
 	copy(body, strings.Repeat("x", len(body))) // the handler reuses its buffer
@@ -267,7 +265,7 @@ func TestSpooledNoteMatchesRecord(t *testing.T) {
 	assert.JSONEq(t, string(bb), string(ab))
 	assert.Equal(t, "42", gjson.GetBytes(ab, "object_id").Str)
 	assert.Equal(t, "processing", gjson.GetBytes(ab, "data.status").Str)
-	for _, k := range []string{MetaTopic, MetaWebhookID, MetaDeliveryID, "woocommerce_object_id"} {
+	for _, k := range []string{MetaTopic, MetaWebhookID, MetaDeliveryID, MetaStoreName, "woocommerce_object_id"} {
 		va, _ := a.MetaGet(k)
 		vb, _ := b.MetaGet(k)
 		assert.Equal(t, vb, va, k)

@@ -57,3 +57,28 @@ func TestSumMetric(t *testing.T) {
 	_, ok = SumMetric(m, "input_received")
 	assert.False(t, ok)
 }
+
+// The Lua script makes wrk send the request byte for byte: the same method,
+// path, headers and body.
+func TestWrkScript(t *testing.T) {
+	c, err := LoadRepoCapture(OrderUpdatedFixture)
+	require.NoError(t, err)
+	req := c.Request(DeliveryOptions{Path: WebhookPath, Host: "127.0.0.1:1", Secret: FixtureSecret})
+	script, err := WrkScript(req)
+	require.NoError(t, err)
+	s := string(script)
+	assert.Contains(t, s, `wrk.method = "POST"`)
+	assert.Contains(t, s, `wrk.path = "/webhooks/woocommerce"`)
+	assert.Contains(t, s, `wrk.headers["X-Wc-Webhook-Signature"] = "`+Sign(FixtureSecret, c.Body)+`"`)
+	assert.Contains(t, s, `wrk.body = "{`)
+	assert.NotContains(t, s, "Content-Length")
+
+	out := "Running 5s test @ http://127.0.0.1:1\n  1 threads and 32 connections\n  123456 requests in 5.00s, 9.42MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  24691.20\nTransfer/sec:      1.88MB\n"
+	r, err := ParseWrk(out)
+	require.NoError(t, err)
+	assert.InDelta(t, 24691.2, r.RPS, 0.01)
+	assert.Equal(t, int64(123456), r.Requests)
+	assert.Equal(t, int64(3), r.Non2xx)
+	_, err = ParseWrk("garbage")
+	require.Error(t, err)
+}

@@ -16,9 +16,11 @@ const (
 	SimConsumerSecret = wcsim.DefaultConsumerSecret
 )
 
-// SimArgs are the wcsim command's arguments to listen on addr with n orders.
+// SimArgs are the wcsim command's arguments to listen on addr with n orders,
+// without the simulator's default per-request jitter (a benchmark measures
+// wooevents; the slow-store scenario sets its own page delay).
 func SimArgs(addr string, n int) []string {
-	return []string{"-addr", addr, "-seed-orders", fmt.Sprint(n), "-quiet"}
+	return []string{"-addr", addr, "-seed-orders", fmt.Sprint(n), "-quiet", "-latency", "off"}
 }
 
 // SimRequests reads the simulator's REST request counter

@@ -70,8 +70,8 @@ func RunSuite(ctx context.Context, o SuiteOptions) *Report {
 		"latency at the fixed rate is measured from each request's intended send time (no coordinated omission)",
 		"the Bloblang baseline answers 200 to a forged signature: throw() only flags the message and the drop output acks it",
 	)
-	wo := WebhookOptions{Binary: o.Binary, WorkDir: o.WorkDir, ServerCPUs: o.ServerCPUs, Concurrency: o.Concurrency,
-		Duration: o.Duration, Warmup: o.Warmup, Rate: o.Rate, Log: o.Log}
+	wo := WebhookOptions{Binary: o.Binary, WorkDir: o.WorkDir, ServerCPUs: o.ServerCPUs, LoadgenCPUs: o.LoadgenCPUs,
+		Concurrency: o.Concurrency, Duration: o.Duration, Warmup: o.Warmup, Rate: o.Rate, Log: o.Log}
 
 	if o.runs(ScenarioWebhook) {
 		runWebhookRounds(ctx, o, wo, r)
@@ -81,6 +81,12 @@ func RunSuite(ctx context.Context, o SuiteOptions) *Report {
 	}
 	if o.runs(ScenarioBackfill) {
 		runBackfill(ctx, o, r)
+	}
+	if o.runs(ScenarioPollParallel) || o.runs(ScenarioPollLatency) {
+		runPollScenarios(ctx, o, r)
+	}
+	if o.runs(ScenarioInstances) {
+		runInstances(ctx, o, r)
 	}
 	r.DurationS = time.Since(started).Seconds()
 	return r
@@ -149,6 +155,24 @@ func runWebhookRounds(ctx context.Context, o SuiteOptions, wo WebhookOptions, r 
 		}
 		return Median(xs)
 	}
+	wrkSat := func(kind string) *float64 {
+		var xs []float64
+		for _, run := range byKind[kind] {
+			if run.Wrk != nil {
+				xs = append(xs, run.Wrk.RPS)
+			}
+		}
+		return Median(xs)
+	}
+	wrkRatio := func(num, den string) *float64 {
+		var xs []float64
+		for _, round := range perRound {
+			if a, b := round[num], round[den]; a != nil && b != nil && a.Wrk != nil && b.Wrk != nil && b.Wrk.RPS > 0 {
+				xs = append(xs, a.Wrk.RPS/b.Wrk.RPS)
+			}
+		}
+		return Median(xs)
+	}
 	satP99 := func(kind string) *float64 {
 		var xs []float64
 		for _, run := range byKind[kind] {
@@ -160,6 +184,27 @@ func runWebhookRounds(ctx context.Context, o SuiteOptions, wo WebhookOptions, r 
 	r.WebhookVsBaselineRatio = ratio(KindWebhook, KindBloblang)
 	r.WebhookVsCeilingRatio = ratio(KindWebhook, KindCeiling)
 	r.SpooledVsMemoryRatio = ratio(KindSpooled, KindWebhook)
+	r.WrkWebhookRPS, r.WrkCeilingRPS, r.WrkBaselineRPS, r.WrkSpooledRPS = wrkSat(KindWebhook), wrkSat(KindCeiling), wrkSat(KindBloblang), wrkSat(KindSpooled)
+	cpu := func(kind string) *float64 {
+		var xs []float64
+		for _, run := range byKind[kind] {
+			if run.CPUMicrosPerRequest > 0 {
+				xs = append(xs, run.CPUMicrosPerRequest)
+			}
+			if run.Wrk != nil && run.Wrk.CPUMicrosPerRequest > 0 {
+				xs = append(xs, run.Wrk.CPUMicrosPerRequest)
+			}
+		}
+		return Median(xs)
+	}
+	r.WebhookCPUMicrosPerRequest, r.CeilingCPUMicrosPerRequest = cpu(KindWebhook), cpu(KindCeiling)
+	r.BaselineCPUMicrosPerRequest, r.SpooledCPUMicrosPerRequest = cpu(KindBloblang), cpu(KindSpooled)
+	if w, c := r.WebhookCPUMicrosPerRequest, r.CeilingCPUMicrosPerRequest; w != nil && c != nil && *w > 0 {
+		r.WebhookVsCeilingCPURatio = ptr(*c / *w)
+	}
+	r.WrkWebhookVsCeilingRatio = wrkRatio(KindWebhook, KindCeiling)
+	r.WrkWebhookVsBaselineRatio = wrkRatio(KindWebhook, KindBloblang)
+	r.WrkSpooledVsMemoryRatio = wrkRatio(KindSpooled, KindWebhook)
 	r.WebhookP50MsAt2000, r.WebhookP99MsAt2000 = fixed(KindWebhook, p50), fixed(KindWebhook, p99)
 	r.BaselineP50MsAt2000, r.BaselineP99MsAt2000 = fixed(KindBloblang, p50), fixed(KindBloblang, p99)
 	r.CeilingP50MsAt2000, r.CeilingP99MsAt2000 = fixed(KindCeiling, p50), fixed(KindCeiling, p99)

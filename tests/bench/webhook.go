@@ -28,6 +28,8 @@ type WebhookOptions struct {
 	Duration    time.Duration
 	Warmup      time.Duration
 	Rate        float64 // fixed offered rate for the latency run
+	// LoadgenCPUs pins wrk (when installed) like the load generator.
+	LoadgenCPUs string
 	Log         func(format string, args ...any)
 }
 
@@ -40,6 +42,14 @@ type WebhookRun struct {
 	// ForgedStatus is the status the server answered to a delivery signed
 	// with the wrong secret.
 	ForgedStatus int `json:"forged_signature_status"`
+	// Wrk is the saturation measured by wrk with the same request and
+	// connections (nil when wrk is not installed).
+	Wrk *WrkResult `json:"wrk,omitempty"`
+	// CPUMicrosPerRequest is the server's user+system CPU time per answered
+	// request over the saturation run (and the wrk run, when there is one):
+	// unlike req/s it hardly moves when other processes share the server's
+	// CPU, so it compares CPU-bound servers on a busy machine.
+	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
 	// PeakRSSMB is VmHWM of the server after the run.
 	PeakRSSMB float64 `json:"peak_rss_mb"`
 }
@@ -145,12 +155,33 @@ func BenchWebhookOnce(ctx context.Context, o WebhookOptions, kind string, round 
 		}
 	}
 	load.Duration = o.Duration
+	cpu0, cpuErr := p.CPUSeconds()
 	if run.Saturation, err = RunLoad(ctx, load); err != nil {
 		return nil, p.Failed(err)
 	}
+	cpu1, cpuErr1 := p.CPUSeconds()
+	served := run.Saturation.Completed
 	load.Rate = o.Rate
 	if run.FixedRate, err = RunLoad(ctx, load); err != nil {
 		return nil, p.Failed(err)
+	}
+	cpu2, _ := p.CPUSeconds()
+	if WrkPath() != "" {
+		run.Wrk, err = RunWrk(ctx, WrkOptions{Addr: addr, Request: good, Concurrency: o.Concurrency, Duration: o.Duration,
+			CPUs: o.LoadgenCPUs, WorkDir: filepath.Join(o.WorkDir, fmt.Sprintf("%s-%d", kind, round))})
+		if err != nil {
+			return nil, p.Failed(err)
+		}
+		if run.Wrk.Non2xx > 0 || run.Wrk.Requests == 0 {
+			return run, p.Failed(fmt.Errorf("%s: unhealthy wrk run: %+v", kind, run.Wrk))
+		}
+		wrk1, err := p.CPUSeconds()
+		if cpuErr1 == nil && err == nil {
+			run.Wrk.CPUMicrosPerRequest = (wrk1 - cpu2) * 1e6 / float64(run.Wrk.Requests)
+		}
+	}
+	if cpuErr == nil && cpuErr1 == nil && served > 0 {
+		run.CPUMicrosPerRequest = (cpu1 - cpu0) * 1e6 / float64(served)
 	}
 	run.PeakRSSMB, _ = p.PeakRSSMB()
 	if p.Exited() {
@@ -162,8 +193,12 @@ func BenchWebhookOnce(ctx context.Context, o WebhookOptions, kind string, round 
 		}
 	}
 	if o.Log != nil {
-		o.Log("  %-30s round %d  sat %8.0f req/s p99 %6.2fms | @%.0f/s p50 %5.2fms p99 %6.2fms | forged→%d | rss %.0f MB",
-			kind, round, run.Saturation.RPS, run.Saturation.P99ms, o.Rate, run.FixedRate.P50ms, run.FixedRate.P99ms,
+		wrk := "wrk n/a"
+		if run.Wrk != nil {
+			wrk = fmt.Sprintf("wrk %8.0f req/s", run.Wrk.RPS)
+		}
+		o.Log("  %-30s round %d  sat %8.0f req/s p99 %6.2fms cpu %5.1fµs/req | %s | @%.0f/s p50 %5.2fms p99 %6.2fms | forged→%d | rss %.0f MB",
+			kind, round, run.Saturation.RPS, run.Saturation.P99ms, run.CPUMicrosPerRequest, wrk, o.Rate, run.FixedRate.P50ms, run.FixedRate.P99ms,
 			run.ForgedStatus, run.PeakRSSMB)
 	}
 	return run, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/wooevents/wooevents/plugin/boltcache"
+	_ "github.com/wooevents/wooevents/plugin/httpcallback"
 	_ "github.com/wooevents/wooevents/plugin/kafkafranz"
 	_ "github.com/wooevents/wooevents/plugin/prometheus"
 	_ "github.com/wooevents/wooevents/plugin/signing"

@@ -51,7 +51,7 @@ func newHybrid(t *testing.T, sim *wcsim.Store, brokers []string) *hybrid {
 
 // start runs the pipeline in h.dir (the same data directory every time).
 func (h *hybrid) start() *proc {
-	p := startWooevents(h.t, h.dir, h.env, "-r", repoPath("resources/dedupe.yaml"), "-c", repoPath("config/hybrid_to_kafka.yaml"))
+	p := startWooevents(h.t, h.dir, h.env, "-c", repoPath("config/hybrid_to_kafka.yaml"))
 	p.waitReady(h.t)
 	return p
 }

@@ -72,14 +72,10 @@ func runWooevents(t *testing.T, dir string, env map[string]string, args ...strin
 	return testproc.Run(t, binPath, dir, env, args...)
 }
 
-// callbackArgs are the resource files of the callback pipelines.
+// callbackArgs run a callback pipeline as the README shows it: the file
+// carries the resources it uses, no -r flags.
 func callbackArgs(config string) []string {
-	return []string{
-		"-r", repoPath("resources/cloud_elements.yaml"),
-		"-r", repoPath("resources/standard_webhooks.yaml"),
-		"-r", repoPath("resources/callback.yaml"),
-		"-c", repoPath(config),
-	}
+	return []string{"-c", repoPath(config)}
 }
 
 // ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import (
 )
 
 // startCallbackPipeline runs the shipped pipeline, config/webhook_to_callback.yaml
-// with its resources, as documented at the top of that file: webhooks in
+// (which carries its resources), as documented at the top of that file: webhooks in
 // (ack: spooled), the Cloud Elements envelope POSTed to the callback with
 // retries, whatever still fails appended to
 // $WOOEVENTS_DATA_DIR/dead-letter/callback-<day>.jsonl. Retries are
@@ -35,11 +35,7 @@ func startCallbackPipeline(t *testing.T, addr, callbackURL, dataDir string) *ben
 	t.Helper()
 	root, err := bench.RepoRoot()
 	require.NoError(t, err)
-	var args []string
-	for _, r := range []string{"cloud_elements.yaml", "standard_webhooks.yaml", "callback.yaml"} {
-		args = append(args, "-r", filepath.Join(root, "resources", r))
-	}
-	args = append(args, "-c", filepath.Join(root, "config", "webhook_to_callback.yaml"))
+	args := []string{"-c", filepath.Join(root, "config", "webhook_to_callback.yaml")}
 	p, err := bench.StartProc(bench.ProcOptions{Name: "webhook_to_callback", Path: binary, Args: args, LogDir: t.TempDir(),
 		Env: []string{
 			"WOOEVENTS_WEBHOOK_SECRET=" + bench.FixtureSecret,

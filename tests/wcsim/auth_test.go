@@ -2,7 +2,6 @@ package wcsim
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -82,14 +81,7 @@ func TestOAuthAcceptedAndRejected(t *testing.T) {
 		assert.Equal(t, `{"code":"woocommerce_rest_authentication_missing_parameter","message":"Missing OAuth parameters oauth_timestamp, oauth_signature, oauth_signature_method","data":{"status":401}}`, string(r.body))
 	})
 	t.Run("authorization header and form body", func(t *testing.T) {
-		q := oauthQuery("GET", s.URL()+path, nil, oauthOpt{key: DefaultConsumerKey, secret: DefaultConsumerSecret, ts: s.Now().Unix()})
-		vals, err := url.ParseQuery(q)
-		require.NoError(t, err)
-		var parts []string
-		for k := range vals {
-			parts = append(parts, k+`="`+url.QueryEscape(vals.Get(k))+`"`)
-		}
-		r := doReq(t, s, "GET", path, nil, func(r *http.Request) { r.Header.Set("Authorization", "OAuth "+strings.Join(parts, ", ")) })
+		r := doReq(t, s, "GET", path, nil, oauthHeader(t, s, path))
 		assert.Equal(t, 200, r.code, string(r.body))
 
 		// form-encoded POST: body params are signed too

@@ -19,7 +19,46 @@
 //	id, _ := s.Create(wcsim.Orders, map[string]any{"status": "processing"})
 //	resp, _ := s.Client().Get(s.URL() + "/wp-json/wc/v3/orders?consumer_key=" + wcsim.DefaultConsumerKey + ...)
 //
-// The clock is real time until SetNow/Advance freeze it. Mutations made
+// Ties: rows sharing the sort key of a non-unique order (orderby=modified,
+// date, title, slug, a customer's registered_date) come back as MySQL returns
+// them, the default for every test: not by id, in an order that depends on
+// the query's LIMIT (offset+per_page) and is stable for a repeated identical
+// query. Within each tie group touching the requested window, rows are ranked
+// by a hash of (Options.TieSeed, offset+per_page, id), with another seed for
+// order=desc; only the edge groups of the window are collected and ranked, so
+// a page stays fast on 1M orders. So a page walk over ties is not a
+// partition: it repeats some ids and never returns others, as the captures in
+// tests/fixtures/woocommerce/rest/ties show on a real store. orderby=id,
+// orderby=include and orderby=price (WooCommerce breaks price ties by id)
+// stay exact. There is no switch back to id order; SetTieSeed varies it.
+//
+// Timing and faults: every REST request waits Options.Latency (default
+// DefaultLatency, a 0-2 ms jitter; NoLatency turns it off), every list
+// request also Options.PageDelay (a store's query time, e.g. 300 ms). Delays
+// hold no lock: concurrent requests wait concurrently, and so do injected
+// delay faults. InjectFault scripts faults; Options.RandomFaults answers a
+// fraction of REST requests with a random 429 (Retry-After: 1), 500, 502,
+// 503, WordPress' HTML critical-error page, a truncated body or a dropped
+// connection, deterministic given its seed.
+//
+// Store quirks of real hosts, each an Options field, a setter, a wcsim flag
+// and a /__sim/options field: ClockSkew (the store's clock is off: Date
+// headers, new modification times and the OAuth timestamp window follow it),
+// IgnoreModifiedAfter (modified_after/modified_before accepted but not
+// applied), BehindProxy (TLS ends at a proxy without X-Forwarded-Proto:
+// is_ssl() is false, so Basic and query-string keys are ignored and OAuth is
+// signed for http://), StripAuthorization (the Authorization header never
+// reaches PHP: Basic and header OAuth are unseen, query-string keys work) and
+// NoPrettyPermalinks (/wp-json/... is WordPress' HTML 404 page, only
+// /?rest_route=/... works). Key permissions (read, write, read_write) are
+// checked per method as WC_REST_Authentication::check_permissions does. GET
+// /wp-json/ answers the REST index (site data, namespaces, authentication,
+// routes) and GET /wp-json/wc/v3/system_status a realistic subset of
+// WooCommerce's system status (environment with version and wp_version,
+// settings, security, plugins, post type counts); no capture of either
+// exists, their fields follow WordPress' and WooCommerce's source.
+//
+// The clock is real time (plus ClockSkew) until SetNow/Advance freeze it. Mutations made
 // through the Go API fire the same webhooks as the equivalent REST calls;
 // Seed/SeedWith bulk-load records without webhooks. Webhook deliveries are
 // synchronous (sent before the mutating call returns) unless
@@ -48,8 +87,13 @@
 //	GET  /__sim/requests?method=&prefix=  {"count":N}
 //	GET  /__sim/request-log               logged REST requests
 //	DELETE /__sim/requests                reset the request log
+//	GET  /__sim/options                   run-time options (latency, page_delay, random_faults, tie_seed, quirks)
+//	POST /__sim/options                   {"latency":"1ms-3ms","page_delay":"300ms","random_faults":{"rate":0.05,"seed":1},
+//	                                       "tie_seed":7,"clock_skew":"-20m","ignore_modified_after":true,
+//	                                       "behind_proxy":true,"strip_authorization":true,"no_pretty_permalinks":true}
+//	                                      (only the fields sent change; a bad value changes nothing)
 //
-// Control requests are neither logged nor faulted and need no auth.
+// Control requests are neither logged, delayed nor faulted and need no auth.
 //
 // Deliberate simplifications: products are always "simple" (no variations),
 // there are no refunds/notes/batch endpoints, related_ids is empty, customers

@@ -2,6 +2,7 @@ package wcsim
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -165,6 +166,21 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nil, nil, errors.New("hijack not supported")
 }
 
+// sleepCtx waits d, or less when ctx ends first (then it returns false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (s *Store) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/__sim/") || r.URL.Path == "/__sim" {
 		s.serveSim(w, r)
@@ -186,19 +202,21 @@ func (s *Store) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		entry.Status = sw.status
 		s.faultMu.Unlock()
 	}()
+	// Delays sleep without holding any lock: concurrent requests wait
+	// concurrently.
+	if !sleepCtx(r.Context(), s.cfg().latency.draw()) {
+		return
+	}
 	f := s.takeFault(r)
+	if f == nil {
+		f = s.randomFault()
+	}
 	if f == nil {
 		s.serveREST(sw, r)
 		return
 	}
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !sleepCtx(r.Context(), f.Delay) {
+		return
 	}
 	status := f.Status
 	if status == 0 {

@@ -10,10 +10,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"hash"
 	"io"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -191,7 +191,7 @@ func oauthQuery(httpMethod, baseURL string, params []kv, o oauthOpt) string {
 		pairs = append(pairs, p.k+"="+p.v)
 	}
 	baseStr := strings.ToUpper(httpMethod) + "&" + enc3986(baseURL) + "&" + enc3986(strings.Join(pairs, "&"))
-	var h func() hash.Hash = sha256.New
+	h := sha256.New
 	if o.method == "HMAC-SHA1" {
 		h = sha1.New
 	}
@@ -221,6 +221,20 @@ func oauthDo(t *testing.T, s *Store, method, path string, params []kv, o oauthOp
 		base = s.URL() + path
 	}
 	return doReq(t, s, method, path+"?"+oauthQuery(method, base, params, o), body, nil)
+}
+
+// oauthHeader signs a GET of path with the default key at the store's time
+// and sends the parameters in an "Authorization: OAuth ..." header.
+func oauthHeader(t *testing.T, s *Store, path string) func(*http.Request) {
+	t.Helper()
+	q := oauthQuery("GET", s.URL()+path, nil, oauthOpt{key: DefaultConsumerKey, secret: DefaultConsumerSecret, ts: s.Now().Unix()})
+	vals, err := url.ParseQuery(q)
+	require.NoError(t, err)
+	var parts []string
+	for k := range vals {
+		parts = append(parts, k+`="`+url.QueryEscape(vals.Get(k))+`"`)
+	}
+	return func(r *http.Request) { r.Header.Set("Authorization", "OAuth "+strings.Join(parts, ", ")) }
 }
 
 func decodeList(t *testing.T, b []byte) []map[string]any {

@@ -4,7 +4,8 @@ import "sort"
 
 // ikey is one entry of an ordered index: a sort key (a unix second or 0) and
 // the record id packed with its status code (id<<8 | status). Entries order by
-// key, then id, so equal keys tie-break on id like WordPress' "date ID".
+// key, then id: that is the index's own order, not the store's answer, which
+// returns equal keys in no fixed order (collectTies, ties.go).
 type ikey struct {
 	k  int64
 	vs int64

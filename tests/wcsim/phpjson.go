@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -106,8 +104,6 @@ func appendDate(b []byte, t int64, off int64) []byte {
 	return b
 }
 
-func fmtWoo(t int64) string { return time.Unix(t, 0).UTC().Format(wooLayout) }
-
 // phpJSON transcodes raw JSON into PHP json_encode bytes, keeping object key
 // order. Numbers are kept as written.
 func phpJSON(raw []byte) ([]byte, error) {
@@ -193,74 +189,6 @@ func phpJSON(raw []byte) ([]byte, error) {
 		return nil, errors.New("empty JSON value")
 	}
 	return out, nil
-}
-
-// phpValue encodes a Go value (from the Go mutation API) as PHP JSON. Maps are
-// written with sorted keys.
-func phpValue(v any) ([]byte, error) {
-	switch x := v.(type) {
-	case json.RawMessage:
-		return phpJSON(x)
-	case []byte:
-		return phpJSON(x)
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b := []byte{'{'}
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStr(b, k)
-			b = append(b, ':')
-			vb, err := phpValue(x[k])
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, vb...)
-		}
-		return append(b, '}'), nil
-	case []any:
-		b := []byte{'['}
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			vb, err := phpValue(e)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, vb...)
-		}
-		return append(b, ']'), nil
-	case string:
-		return appendStr(nil, x), nil
-	case nil:
-		return []byte("null"), nil
-	case bool:
-		return strconv.AppendBool(nil, x), nil
-	case float64:
-		return appendPHPFloat(nil, x), nil
-	case float32:
-		return appendPHPFloat(nil, float64(x)), nil
-	case int:
-		return strconv.AppendInt(nil, int64(x), 10), nil
-	case int64:
-		return strconv.AppendInt(nil, x, 10), nil
-	case int32:
-		return strconv.AppendInt(nil, int64(x), 10), nil
-	case json.Number:
-		return []byte(x.String()), nil
-	default:
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("cannot encode %T: %w", v, err)
-		}
-		return phpJSON(raw)
-	}
 }
 
 // skipValue returns the index just past the JSON value starting at b[i]

@@ -2,6 +2,7 @@ package wcsim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,10 +35,10 @@ type request struct {
 
 func (s *Store) commonHeaders(h http.Header) {
 	h.Set("Date", s.Now().UTC().Format(http.TimeFormat))
-	h.Set("Server", "Apache/2.4.71 (Debian) OpenSSL/3.0.22 PHP/8.2.36")
-	h.Set("X-Powered-By", "PHP/8.2.36")
+	h.Set("Server", serverSoftware)
+	h.Set("X-Powered-By", "PHP/"+phpVersion)
 	h.Set("X-Robots-Tag", "noindex")
-	h.Set("Link", "<"+s.home+"/wp-json/>; rel=\"https://api.w.org/\"")
+	h.Set("Link", "<"+s.restURL("/")+">; rel=\"https://api.w.org/\"")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Access-Control-Expose-Headers", "X-WP-Total, X-WP-TotalPages, Link")
 	h.Set("Access-Control-Allow-Headers", "Authorization, X-WP-Nonce, Content-Disposition, Content-MD5, Content-Type")
@@ -84,10 +85,15 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return 
 var itemRoute = regexp.MustCompile(`^/wc/v3/([a-z_]+)(?:/(\d+))?/?$`)
 
 func (s *Store) serveREST(w http.ResponseWriter, r *http.Request) {
+	cfg := s.cfg()
 	route := ""
 	restQS := false
 	switch {
 	case r.URL.Path == "/wp-json" || strings.HasPrefix(r.URL.Path, "/wp-json/"):
+		if cfg.noPrettyPermalinks {
+			s.serveWP404(w)
+			return
+		}
 		route = strings.TrimPrefix(r.URL.Path, "/wp-json")
 		if route == "" {
 			route = "/"
@@ -135,15 +141,20 @@ func (s *Store) serveREST(w http.ResponseWriter, r *http.Request) {
 	if req.post == nil {
 		req.post = newPHPArr()
 	}
+	// is_ssl(): TLS reached WordPress (not when a proxy ended it).
+	isSSL := r.TLS != nil && !cfg.behindProxy
 	if route == "/" {
-		s.serveIndex(w)
+		s.serveIndex(w, isSSL)
 		return
 	}
 	if !strings.HasPrefix(route, "/wc/") && !strings.HasPrefix(route, "/wc-") {
 		s.writeErr(w, errNoRoute, "")
 		return
 	}
-	st := s.authenticate(r, req.get, req.post, r.TLS != nil)
+	if cfg.stripAuthorization { // CGI/FastCGI hosts never pass the header to PHP
+		r.Header.Del("Authorization")
+	}
+	st := s.authenticate(r, req.get, req.post, isSSL)
 	if st.err != nil {
 		s.writeErr(w, st.err, "")
 		return
@@ -174,6 +185,10 @@ func (s *Store) serveREST(w http.ResponseWriter, r *http.Request) {
 		s.serveWebhooks(w, req, hasID, id)
 		return
 	}
+	if res == "system_status" && !hasID && (method == http.MethodGet || method == http.MethodHead) {
+		s.serveSystemStatus(w, req)
+		return
+	}
 	def, ok := resDefs[res]
 	if !ok {
 		s.writeErr(w, errNoRoute, "")
@@ -200,19 +215,6 @@ func (s *Store) serveREST(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.writeErr(w, errNoRoute, "")
 	}
-}
-
-func (s *Store) serveIndex(w http.ResponseWriter) {
-	b := []byte(`{"name":"WooCommerce Simulator","description":"wcsim","url":`)
-	b = appendStr(b, s.home)
-	b = append(b, `,"home":`...)
-	b = appendStr(b, s.home)
-	b = append(b, `,"gmt_offset":`...)
-	b = appendStr(b, strconv.FormatFloat(s.opts.UTCOffset.Hours(), 'f', -1, 64))
-	b = append(b, `,"timezone_string":"","namespaces":["wc\/v3"],"authentication":[],"routes":{}}`...)
-	h := w.Header()
-	h.Set("Allow", "GET")
-	writeBody(w, 200, b)
 }
 
 func (s *Store) serveNamespace(w http.ResponseWriter) {
@@ -537,6 +539,7 @@ func (s *Store) parseList(def *resDef, get *phpArr) (*listQ, *apiError) {
 		after bool
 		dst   *int64
 	}
+	ignoreModified := s.cfg().ignoreModifiedAfter
 	for _, bd := range []bound{{"after", true, &q.cLo}, {"before", false, &q.cHi}, {"modified_after", true, &q.mLo}, {"modified_before", false, &q.mHi}} {
 		v, ok := get.get(bd.name)
 		if !ok {
@@ -549,6 +552,9 @@ func (s *Store) parseList(def *resDef, get *phpArr) (*listQ, *apiError) {
 		}
 		if def.users {
 			continue // customers have no date filters
+		}
+		if ignoreModified && strings.HasPrefix(bd.name, "modified_") {
+			continue // accepted and validated, not applied (caching plugins, old versions)
 		}
 		if hasOff {
 			wall += s.off // WP_Date_Query converts to the site's wall clock
@@ -749,7 +755,12 @@ func (s *Store) runQuery(def *resDef, q *listQ) (int, []int64) {
 		} else {
 			total = len(idx.collect(from, to, q.mask, false, 0, math.MaxInt, pred, nil))
 		}
-		page := idx.collect(from, to, q.mask, q.desc, q.skip, q.perPage, pred, make([]ikey, 0, q.perPage))
+		var page []ikey
+		if idx == &c.byID {
+			page = idx.collect(from, to, q.mask, q.desc, q.skip, q.perPage, pred, make([]ikey, 0, q.perPage))
+		} else { // a date column: ties in no fixed order, as MySQL returns them
+			page = idx.collectTies(from, to, q.mask, q.desc, q.skip, q.perPage, pred, tieSeed(s.cfg().tieSeed, q.desc))
+		}
 		ids := make([]int64, len(page))
 		for i, e := range page {
 			ids[i] = e.id()
@@ -791,26 +802,23 @@ func (s *Store) runQuery(def *resDef, q *listQ) (int, []int64) {
 			}
 			return ""
 		}
-		less := func(a, b *record) bool {
+		// keyCmp compares the sort key alone (-1, 0, 1).
+		keyCmp := func(a, b *record) int {
 			switch q.orderby {
 			case "date", "registered_date":
-				if a.created != b.created {
-					return a.created < b.created
-				}
+				return cmp.Compare(a.created, b.created)
 			case "modified":
-				if a.modified != b.modified {
-					return a.modified < b.modified
-				}
+				return cmp.Compare(a.modified, b.modified)
 			case "price":
-				pa, pb := parseAmount(productPrice(extOf(a))), parseAmount(productPrice(extOf(b)))
-				if pa != pb {
-					return pa < pb
-				}
+				return cmp.Compare(parseAmount(productPrice(extOf(a))), parseAmount(productPrice(extOf(b))))
 			case "title", "slug", "name":
-				ka, kb := keyStr(a), keyStr(b)
-				if ka != kb {
-					return ka < kb
-				}
+				return strings.Compare(keyStr(a), keyStr(b))
+			}
+			return 0
+		}
+		less := func(a, b *record) bool {
+			if c := keyCmp(a, b); c != 0 {
+				return c < 0
 			}
 			return a.id < b.id
 		}
@@ -820,6 +828,16 @@ func (s *Store) runQuery(def *resDef, q *listQ) (int, []int64) {
 			}
 			return less(cand[i], cand[j])
 		})
+		if tiesUnordered(def, q.orderby) {
+			total := len(cand)
+			page := tieWindow(cand, q.skip, q.perPage, q.skip+q.perPage, tieSeed(s.cfg().tieSeed, q.desc),
+				func(a, b *record) bool { return keyCmp(a, b) == 0 }, func(r *record) int64 { return r.id })
+			ids := make([]int64, len(page))
+			for i, r := range page {
+				ids[i] = r.id
+			}
+			return total, ids
+		}
 	}
 	total := len(cand)
 	var ids []int64
@@ -827,6 +845,20 @@ func (s *Store) runQuery(def *resDef, q *listQ) (int, []int64) {
 		ids = append(ids, cand[i].id)
 	}
 	return total, ids
+}
+
+// tiesUnordered reports whether orderby is a non-unique order whose ties the
+// store returns in no fixed order. orderby=id and include are exact, price
+// has WooCommerce's product_id tie-breaker, and customers' name (the
+// username here) and coupons' title/slug (the code) are unique.
+func tiesUnordered(def *resDef, orderby string) bool {
+	switch orderby {
+	case "date", "registered_date", "modified":
+		return true
+	case "title", "slug":
+		return def.kind == kindProduct
+	}
+	return false
 }
 
 func (s *Store) serveList(w http.ResponseWriter, req *request, def *resDef) {
@@ -837,6 +869,9 @@ func (s *Store) serveList(w http.ResponseWriter, req *request, def *resDef) {
 	}
 	if req.key == nil {
 		s.writeErr(w, permErr("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."), "")
+		return
+	}
+	if !sleepCtx(req.r.Context(), s.cfg().pageDelay) { // the store's query time, outside any lock
 		return
 	}
 	s.mu.RLock()
@@ -883,6 +918,9 @@ func (s *Store) paginationHeaders(h http.Header, req *request, res string, q *li
 	base := s.home + "/wp-json/wc/v3/" + res
 	if req.restQS {
 		base = s.home + "/"
+		if s.cfg().noPrettyPermalinks {
+			base = s.home + "/index.php" // rest_url() with plain permalinks
+		}
 	}
 	link := func(page int) string {
 		p := params.clone()

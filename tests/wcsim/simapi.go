@@ -12,7 +12,7 @@ import (
 
 // SimEndpoints documents the /__sim control API (also printed by the
 // wcsim command's -help).
-const SimEndpoints = `Control API (JSON, no auth, not logged, never faulted):
+const SimEndpoints = `Control API (JSON, no auth, not logged, never delayed or faulted):
   GET  /__sim/info                      url, keys, utc_offset, now, counts
   GET  /__sim/clock                     {"now":RFC3339}
   POST /__sim/clock                     {"set":RFC3339} or {"advance":"90s"}
@@ -35,7 +35,28 @@ const SimEndpoints = `Control API (JSON, no auth, not logged, never faulted):
   DELETE /__sim/faults                  clear faults
   GET  /__sim/requests?method=GET&prefix=/wp-json/wc/v3/orders   {"count":N}
   GET  /__sim/request-log               every logged REST request
-  DELETE /__sim/requests                reset the request log`
+  DELETE /__sim/requests                reset the request log
+  GET  /__sim/options                   the run-time options below, current values
+  POST /__sim/options                   change some of them (only the fields sent):
+                                        {"latency":"0-2ms"|"5ms"|"off", "page_delay":"300ms",
+                                         "random_faults":{"rate":0.05,"seed":1}, "tie_seed":7,
+                                         "clock_skew":"-20m", "ignore_modified_after":true,
+                                         "behind_proxy":true, "strip_authorization":true,
+                                         "no_pretty_permalinks":true}
+
+Run-time options (also Options fields and wcsim command flags):
+  latency                 delay of every REST request: a range, a fixed duration or off (default 0-2ms)
+  page_delay              added to every list request (orders, products, customers, coupons)
+  random_faults           answer rate (0..1) of REST requests with a random 429 (Retry-After: 1),
+                          500, 502, 503, HTML error page, truncated body or dropped connection;
+                          deterministic given seed
+  tie_seed                order of rows sharing a non-unique sort key (0 = fixed default)
+  clock_skew              the store's clock minus real time (Date header, OAuth window)
+  ignore_modified_after   modified_after/modified_before accepted but not applied
+  behind_proxy            TLS ended at a proxy: is_ssl() false, Basic and query keys ignored,
+                          OAuth signed for http://
+  strip_authorization     the Authorization header never reaches WordPress
+  no_pretty_permalinks    /wp-json/... is an HTML 404, only /?rest_route=/... works`
 
 type simReq struct {
 	Resource   string         `json:"resource"`
@@ -82,13 +103,15 @@ func simErr(w http.ResponseWriter, status int, err error) {
 func (s *Store) serveSim(w http.ResponseWriter, r *http.Request) {
 	var in simReq
 	var fin simFault
+	var body []byte
 	if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxBody))
 		if err != nil {
 			simErr(w, 400, err)
 			return
 		}
-		if len(strings.TrimSpace(string(body))) > 0 {
+		if len(strings.TrimSpace(string(body))) > 0 && !strings.HasPrefix(r.URL.Path, "/__sim/options") {
 			var target any = &in
 			if strings.HasPrefix(r.URL.Path, "/__sim/faults") {
 				target = &fin
@@ -114,7 +137,8 @@ func (s *Store) serveSim(w http.ResponseWriter, r *http.Request) {
 			keys = append(keys, map[string]string{"consumer_key": k.ConsumerKey, "consumer_secret": k.ConsumerSecret, "permissions": k.Permissions})
 		}
 		simJSON(w, 200, map[string]any{"url": s.home, "tls": s.opts.TLS, "utc_offset": s.opts.UTCOffset.String(),
-			"now": s.Now().UTC().Format(time.RFC3339), "keys": keys, "counts": counts, "coalesce_webhooks": s.opts.CoalesceWebhooks})
+			"now": s.Now().UTC().Format(time.RFC3339), "keys": keys, "counts": counts, "coalesce_webhooks": s.opts.CoalesceWebhooks,
+			"options": s.currentOptions()})
 	case "GET /__sim/clock":
 		simJSON(w, 200, map[string]string{"now": s.Now().UTC().Format(time.RFC3339Nano)})
 	case "POST /__sim/clock":
@@ -256,6 +280,14 @@ func (s *Store) serveSim(w http.ResponseWriter, r *http.Request) {
 	case "DELETE /__sim/requests":
 		s.ResetRequests()
 		ok()
+	case "GET /__sim/options":
+		simJSON(w, 200, s.currentOptions())
+	case "POST /__sim/options":
+		if err := s.applyOptions(body); err != nil {
+			simErr(w, 400, err)
+			return
+		}
+		simJSON(w, 200, s.currentOptions())
 	default:
 		simJSON(w, 404, map[string]string{"error": "unknown control endpoint; see SimEndpoints"})
 	}

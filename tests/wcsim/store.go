@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +67,46 @@ type Options struct {
 	// DeliveryClient sends webhook deliveries and pings (default: 60 s
 	// timeout, redirects not followed, like WordPress).
 	DeliveryClient *http.Client
+
+	// TieSeed varies the order in which rows sharing the sort key of a
+	// non-unique orderby (modified, date, title, ...) come back; 0 is a fixed
+	// default. There is no id order for ties (see ties.go).
+	TieSeed int64
+	// Latency is added to every REST request (not /__sim). The zero value
+	// is DefaultLatency (0-2 ms jitter); NoLatency turns it off.
+	Latency Latency
+	// PageDelay is added to every list request (GET of orders, products,
+	// customers or coupons), like a real store's query time (0.3-10 s for
+	// a page of 100 orders). Delays never hold a lock: concurrent requests
+	// wait concurrently.
+	PageDelay time.Duration
+	// RandomFaults answers a fraction of REST requests with a random
+	// realistic fault (429 with Retry-After: 1, 500, 502, 503, an HTML
+	// error page, a truncated body, a dropped connection). Off when Rate is 0.
+	RandomFaults RandomFaults
+
+	// Store quirks, as found on real hosts (used by wooevents doctor's tests).
+
+	// ClockSkew puts the store's real-time clock (Date headers, its notion
+	// of now, the OAuth timestamp window, new modification times) this far
+	// ahead of this machine's. A clock frozen by SetNow/Advance ignores it.
+	ClockSkew time.Duration
+	// IgnoreModifiedAfter accepts modified_after/modified_before on list
+	// routes without applying them (caching plugins, old WooCommerce):
+	// X-WP-Total does not shrink with the filter.
+	IgnoreModifiedAfter bool
+	// BehindProxy: TLS ends at a proxy that sends no X-Forwarded-Proto, so
+	// the store serves HTTPS (with TLS) but is_ssl() is false: Basic and
+	// query-string keys are ignored (401 woocommerce_rest_cannot_view) and
+	// OAuth 1.0a must be signed for the http:// URL.
+	BehindProxy bool
+	// StripAuthorization: the host (CGI/FastCGI) drops the Authorization
+	// header: Basic and OAuth header credentials are never seen; query-string
+	// keys (over HTTPS) and OAuth in the query string still work.
+	StripAuthorization bool
+	// NoPrettyPermalinks: plain permalinks, so /wp-json/... is WordPress'
+	// HTML 404 page and only /?rest_route=/... reaches the REST API.
+	NoPrettyPermalinks bool
 }
 
 // Resource names accepted by the Go API.
@@ -229,14 +271,17 @@ type Store struct {
 	nextHook int64
 	queue    []pendingDelivery
 	done     []Delivery
-	sendMu   sync.Mutex
 
 	authMu sync.Mutex
 	nonces map[string]map[string]int64 // consumer key -> nonce -> timestamp
 
-	faultMu sync.Mutex
-	faults  []*faultState
-	reqLog  []*Request
+	faultMu  sync.Mutex
+	faults   []*faultState
+	reqLog   []*Request
+	faultRNG *rand.Rand // RandomFaults draws, guarded by faultMu
+
+	rcfgMu sync.Mutex // serializes writers of rcfg
+	rcfg   atomic.Pointer[runtimeCfg]
 
 	srv              *httptest.Server
 	home             string
@@ -280,6 +325,8 @@ func New(opts Options) *Store {
 	for name, d := range resDefs {
 		s.colls[name] = &coll{def: d}
 	}
+	s.rcfg.Store(cfgFromOptions(opts))
+	s.faultRNG = newFaultRNG(opts.RandomFaults.Seed)
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	s.escHome()
 	return s
@@ -343,14 +390,15 @@ func (s *Store) logf(format string, args ...any) {
 	}
 }
 
-// Now is the store's clock.
+// Now is the store's clock: real time plus Options.ClockSkew, or the time
+// set by SetNow/Advance.
 func (s *Store) Now() time.Time {
 	s.clockMu.Lock()
 	defer s.clockMu.Unlock()
 	if s.manual {
 		return s.fixed
 	}
-	return s.nowFn()
+	return s.nowFn().Add(s.cfg().clockSkew)
 }
 
 // SetNow freezes the clock at t (it moves only with SetNow/Advance after).
@@ -364,7 +412,7 @@ func (s *Store) SetNow(t time.Time) {
 func (s *Store) Advance(d time.Duration) {
 	s.clockMu.Lock()
 	if !s.manual {
-		s.manual, s.fixed = true, s.nowFn()
+		s.manual, s.fixed = true, s.nowFn().Add(s.cfg().clockSkew)
 	}
 	s.fixed = s.fixed.Add(d)
 	s.clockMu.Unlock()

@@ -2,7 +2,7 @@
 // wooevents and wcsim binaries, runs every benchmark scenario, prints a
 // table and writes tests/bench/results/latest.json.
 //
-//	go run ./tests/bench/cmd/bench [-bin bin/wooevents] [-quick] [-only webhook,kafka,backfill]
+//	go run ./tests/bench/cmd/bench [-bin bin/wooevents] [-quick] [-only webhook,kafka,backfill,poll_parallel,poll_latency,instances]
 package main
 
 import (
@@ -36,7 +36,7 @@ func main() {
 		rate        = flag.Float64("rate", 2000, "offered rate of the fixed-rate latency run (req/s)")
 		sizes       = flag.String("backfill", "100000,1000000", "order counts to backfill (comma separated)")
 		bfRounds    = flag.Int("backfill-rounds", 3, "rounds for every backfill size but the largest (which runs once)")
-		only        = flag.String("only", "", "comma-separated scenarios to run: webhook,kafka,backfill (default all)")
+		only        = flag.String("only", "", "comma-separated scenarios to run: webhook,kafka,backfill,poll_parallel,poll_latency,instances (default all)")
 		pin         = flag.Bool("pin", true, "pin the load generator to CPU 0 and wooevents to CPU 1 with taskset (needs >= 2 CPUs)")
 		quick       = flag.Bool("quick", false, "a seconds-long smoke run: 1 round, 1s runs, 10k/20k backfill")
 		keep        = flag.Bool("keep", false, "keep the work directory (configs, logs)")

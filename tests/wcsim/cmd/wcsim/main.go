@@ -4,12 +4,16 @@
 //	go run ./tests/wcsim/cmd/wcsim -addr 127.0.0.1:8480 -seed-orders 20 -tls=false -utc-offset +02:00
 //
 // It prints the store URL and the (fixture) API keys, then serves until
-// interrupted. See -help for the /__sim control endpoints.
+// interrupted. See -help for the /__sim control endpoints, the latency and
+// fault flags, and the store quirks (-behind-proxy, -strip-authorization,
+// -no-pretty-permalinks, -ignore-modified-after, -clock-skew).
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -47,8 +51,17 @@ func parseOffset(s string) (time.Duration, error) {
 	return sign * (time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute), nil
 }
 
-func main() {
-	fs := flag.NewFlagSet("wcsim", flag.ExitOnError)
+// config is what the command line asks for.
+type config struct {
+	opts  wcsim.Options
+	seeds map[string]int
+	quiet bool
+}
+
+// parseFlags reads the command line (without the program name).
+func parseFlags(args []string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("wcsim", flag.ContinueOnError)
+	fs.SetOutput(out)
 	addr := fs.String("addr", "127.0.0.1:8480", "listen address")
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a self-signed certificate (enables Basic/query-string keys)")
 	offset := fs.String("utc-offset", "+00:00", "site UTC offset, e.g. +02:00 or -07:00")
@@ -58,23 +71,63 @@ func main() {
 	seedCoupons := fs.Int("seed-coupons", 0, "coupons to seed")
 	coalesce := fs.Bool("coalesce-webhooks", false, "queue webhook deliveries until POST /__sim/flush")
 	quiet := fs.Bool("quiet", false, "do not log")
+	latency := fs.String("latency", "0-2ms", "delay of every REST request: a range (1ms-3ms), a fixed duration (5ms) or off")
+	pageDelay := fs.Duration("page-delay", 0, "delay added to every list request, like a real store's query time (e.g. 300ms)")
+	faultRate := fs.Float64("random-faults", 0, "answer this fraction (0..1) of REST requests with a random realistic fault")
+	faultSeed := fs.Int64("random-faults-seed", 1, "seed of the random faults (the same seed draws the same faults)")
+	tieSeed := fs.Int64("tie-seed", 0, "seed of the order of rows sharing a non-unique sort key (0 = fixed default)")
+	clockSkew := fs.Duration("clock-skew", 0, "store clock minus real time, e.g. -20m (Date headers, OAuth timestamp window)")
+	ignoreModified := fs.Bool("ignore-modified-after", false, "quirk: accept modified_after/modified_before without applying them")
+	behindProxy := fs.Bool("behind-proxy", false, "quirk: TLS ends at a proxy without X-Forwarded-Proto (is_ssl() false: Basic and query keys ignored, OAuth signed for http://)")
+	stripAuth := fs.Bool("strip-authorization", false, "quirk: the host drops the Authorization header (Basic never seen)")
+	noPretty := fs.Bool("no-pretty-permalinks", false, "quirk: plain permalinks: /wp-json/... is an HTML 404, only /?rest_route=/... works")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: wcsim [flags]\n\nServes a simulated WooCommerce 11 store (wc/v3 REST + webhooks).\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\n%s\n", wcsim.SimEndpoints)
 	}
-	_ = fs.Parse(os.Args[1:])
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
 	off, err := parseOffset(*offset)
+	if err != nil {
+		return config{}, err
+	}
+	lat, err := wcsim.ParseLatency(*latency)
+	if err != nil {
+		return config{}, fmt.Errorf("-latency: %w", err)
+	}
+	if *faultRate < 0 || *faultRate > 1 {
+		return config{}, fmt.Errorf("-random-faults %v: want a fraction between 0 and 1", *faultRate)
+	}
+	if *pageDelay < 0 {
+		return config{}, fmt.Errorf("-page-delay %v: must not be negative", *pageDelay)
+	}
+	return config{
+		opts: wcsim.Options{TLS: *useTLS, UTCOffset: off, Addr: *addr, CoalesceWebhooks: *coalesce,
+			Latency: lat, PageDelay: *pageDelay, RandomFaults: wcsim.RandomFaults{Rate: *faultRate, Seed: *faultSeed},
+			TieSeed: *tieSeed, ClockSkew: *clockSkew, IgnoreModifiedAfter: *ignoreModified, BehindProxy: *behindProxy,
+			StripAuthorization: *stripAuth, NoPrettyPermalinks: *noPretty},
+		seeds: map[string]int{wcsim.Orders: *seedOrders, wcsim.Products: *seedProducts, wcsim.Customers: *seedCustomers, wcsim.Coupons: *seedCoupons},
+		quiet: *quiet,
+	}, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		log.Fatalf("wcsim: %v", err)
 	}
-	opts := wcsim.Options{TLS: *useTLS, UTCOffset: off, Addr: *addr, CoalesceWebhooks: *coalesce}
-	if !*quiet {
+	opts := cfg.opts
+	if !cfg.quiet {
 		opts.Logf = log.Printf
 	}
 	s := wcsim.New(opts)
-	for res, n := range map[string]int{wcsim.Orders: *seedOrders, wcsim.Products: *seedProducts, wcsim.Customers: *seedCustomers, wcsim.Coupons: *seedCoupons} {
-		if n > 0 {
+	for _, res := range []string{wcsim.Orders, wcsim.Products, wcsim.Customers, wcsim.Coupons} {
+		if n := cfg.seeds[res]; n > 0 {
 			first, last := s.Seed(res, n)
 			log.Printf("wcsim: seeded %d %s (ids %d..%d)", n, res, first, last)
 		}

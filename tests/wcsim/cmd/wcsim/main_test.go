@@ -1,8 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wooevents/wooevents/tests/wcsim"
 )
 
 func TestParseOffset(t *testing.T) {
@@ -19,4 +27,53 @@ func TestParseOffset(t *testing.T) {
 			t.Errorf("parseOffset(%q) accepted", bad)
 		}
 	}
+}
+
+func TestParseFlagsOptionsAndQuirks(t *testing.T) {
+	cfg, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-tls", "-latency", "1ms-3ms", "-page-delay", "300ms",
+		"-random-faults", "0.05", "-random-faults-seed", "9", "-tie-seed", "7", "-clock-skew", "-20m",
+		"-ignore-modified-after", "-behind-proxy", "-strip-authorization", "-no-pretty-permalinks", "-seed-orders", "3", "-quiet"}, io.Discard)
+	require.NoError(t, err)
+	o := cfg.opts
+	assert.Equal(t, wcsim.Latency{Min: time.Millisecond, Max: 3 * time.Millisecond}, o.Latency)
+	assert.Equal(t, 300*time.Millisecond, o.PageDelay)
+	assert.Equal(t, wcsim.RandomFaults{Rate: 0.05, Seed: 9}, o.RandomFaults)
+	assert.Equal(t, int64(7), o.TieSeed)
+	assert.Equal(t, -20*time.Minute, o.ClockSkew)
+	assert.True(t, o.TLS && o.IgnoreModifiedAfter && o.BehindProxy && o.StripAuthorization && o.NoPrettyPermalinks)
+	assert.Equal(t, 3, cfg.seeds[wcsim.Orders])
+	assert.True(t, cfg.quiet)
+
+	// The defaults: jitter on, no page delay, no faults, no quirks.
+	cfg, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, wcsim.DefaultLatency, cfg.opts.Latency)
+	assert.Zero(t, cfg.opts.PageDelay)
+	assert.Zero(t, cfg.opts.RandomFaults.Rate)
+	assert.False(t, cfg.opts.BehindProxy || cfg.opts.StripAuthorization || cfg.opts.NoPrettyPermalinks || cfg.opts.IgnoreModifiedAfter)
+	cfg, err = parseFlags([]string{"-latency", "off"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, wcsim.NoLatency, cfg.opts.Latency)
+
+	for _, bad := range [][]string{{"-latency", "fast"}, {"-random-faults", "1.5"}, {"-page-delay", "-1s"}, {"-utc-offset", "x"}, {"-nope"}} {
+		_, err := parseFlags(bad, io.Discard)
+		assert.Error(t, err, "%v", bad)
+	}
+
+	// The options reach a running store: /__sim/options reports them.
+	cfg, err = parseFlags([]string{"-addr", "127.0.0.1:0", "-latency", "off", "-page-delay", "5ms", "-behind-proxy", "-clock-skew", "90s"}, io.Discard)
+	require.NoError(t, err)
+	s := wcsim.New(cfg.opts)
+	require.NoError(t, s.Start())
+	defer s.Close()
+	resp, err := http.Get(s.URL() + "/__sim/options")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var got map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	assert.Equal(t, "off", got["latency"])
+	assert.Equal(t, "5ms", got["page_delay"])
+	assert.Equal(t, true, got["behind_proxy"])
+	assert.Equal(t, "1m30s", got["clock_skew"])
+	assert.Equal(t, false, got["strip_authorization"])
 }

@@ -1,10 +1,12 @@
-package signing
+package httpcallback
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +19,15 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wooevents/wooevents/internal/buildinfo"
+	"github.com/wooevents/wooevents/plugin/signing"
+)
+
+// Standard Webhooks secrets (whsec_ + base64 key) used by the signer.
+const (
+	secretA = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	secretB = "whsec_" + "c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24tMTIzNDU2" // "second-secret-for-rotation-123456"
 )
 
 type fakeClock struct {
@@ -139,7 +150,7 @@ func TestRetryMoreThanFiveMinutesLaterVerifies(t *testing.T) {
 		assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 		require.NoError(t, wh.VerifyIgnoringTimestamp(r.body, r.header))
 	}
-	assert.Equal(t, CloudElementsSignature([]byte("example-signature-key"), []byte(body)), got[1].header.Get("Elements-Webhook-Signature"))
+	assert.Equal(t, signing.CloudElementsSignature([]byte("example-signature-key"), []byte(body)), got[1].header.Get("Elements-Webhook-Signature"))
 	// Had the first attempt's headers been reused, the library would reject them.
 	require.ErrorIs(t, wh.Verify(got[0].body, got[0].header), standardwebhooks.ErrMessageTooOld)
 }
@@ -274,12 +285,38 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	assert.Equal(t, 5*time.Second, parseRetryAfter("5", now))
-	assert.Equal(t, time.Duration(0), parseRetryAfter("", now))
-	assert.Equal(t, time.Duration(0), parseRetryAfter("-3", now))
-	assert.Equal(t, time.Duration(0), parseRetryAfter("soon", now))
-	assert.Equal(t, time.Minute, parseRetryAfter(now.Add(time.Minute).Format(http.TimeFormat), now))
-	assert.Equal(t, time.Duration(0), parseRetryAfter(now.Add(-time.Minute).Format(http.TimeFormat), now))
+// Retry warnings name the event, so an operator can find it in the
+// dead-letter file or the pipeline's own logs.
+func TestRetryLogNamesEvent(t *testing.T) {
+	srv, _ := recordingServer(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) {
+		if n == 0 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var logs bytes.Buffer
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&logs, nil)))
+	conf, err := httpCallbackSpec().ParseYAML("url: "+srv.URL+"/cb?token=s3cr3t\nbackoff:\n  initial_interval: 1ms\n  max_interval: 1ms\n", nil)
+	require.NoError(t, err)
+	o, err := newHTTPCallback(conf, service.MockResources(service.MockResourcesOptUseLogger(logger)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = o.Close(context.Background()) })
+	require.NoError(t, o.Write(context.Background(), eventMsg(`{}`)))
+	assert.Contains(t, logs.String(), "attempt 1/8 for event 5f0c2b1e9a7d4c3b8e6f1a2b3c4d5e6f failed")
+	assert.Contains(t, logs.String(), "token=REDACTED")
+	assert.NotContains(t, logs.String(), "s3cr3t")
+}
+
+// The default User-Agent carries the build version (buildinfo.Version,
+// set by the Makefile's -ldflags).
+func TestUserAgentCarriesVersion(t *testing.T) {
+	old := buildinfo.Version
+	buildinfo.Version = "9.8.7-test"
+	t.Cleanup(func() { buildinfo.Version = old })
+	srv, reqs := recordingServer(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) {})
+	o, _, _ := testOutput(t, "url: "+srv.URL+"\n", time.Now())
+	require.NoError(t, o.Write(context.Background(), eventMsg(`{}`)))
+	require.Len(t, reqs(), 1)
+	assert.Equal(t, "wooevents/9.8.7-test", reqs()[0].header.Get("User-Agent"))
 }

@@ -1,4 +1,8 @@
-package signing
+// Package httpcallback holds the `http_callback` output: it POSTs each message
+// to a callback URL with bounded exponential retries honouring Retry-After,
+// and re-runs its `attempt_processors` (the signers of plugin/signing) before
+// every attempt, so that a retry carries a fresh timestamp and signature.
+package httpcallback
 
 import (
 	"bytes"
@@ -7,13 +11,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/wooevents/wooevents/internal/buildinfo"
+	"github.com/wooevents/wooevents/internal/retry"
 )
 
 // Config field names of the http_callback output.
@@ -30,6 +35,10 @@ const (
 	hcFieldTLS               = "tls"
 	hcFieldUserAgent         = "user_agent"
 )
+
+// MetaEventID is the metadata key naming the event in retry logs (set by the
+// woocommerce inputs).
+const MetaEventID = "woocommerce_event_id"
 
 // Metadata set on the per-attempt copy of a message before the attempt
 // processors run.
@@ -62,7 +71,10 @@ Before every attempt the output copies the message, sets the metadata `+"`callba
 `+"`callback_attempt_unix`"+` (Unix seconds of this attempt), runs `+"`attempt_processors`"+` on the copy and sends
 the copy's content with the headers of `+"`metadata`"+` and `+"`headers`"+` (evaluated on the copy). Signers whose
 signature covers the attempt time (Standard Webhooks) therefore belong in `+"`attempt_processors`"+` and should use
-`+"`@callback_attempt_unix`"+`. Headers whose value is empty are not sent.`).
+`+"`@callback_attempt_unix`"+`. Headers whose value is empty are not sent.
+
+Retries are logged as warnings naming the event (`+"`woocommerce_event_id`"+` metadata) and the URL with its query
+values hidden.`).
 		Fields(
 			service.NewInterpolatedStringField(hcFieldURL).
 				Description("The callback URL.").
@@ -96,8 +108,8 @@ signature covers the attempt time (Standard Webhooks) therefore belong in `+"`at
 				Default("10m").Advanced(),
 			service.NewTLSToggledField(hcFieldTLS),
 			service.NewStringField(hcFieldUserAgent).
-				Description("The User-Agent header.").
-				Default("wooevents").Advanced(),
+				Description("The User-Agent header. The default names this build's version.").
+				Default(buildinfo.UserAgent()).Advanced(),
 			service.NewOutputMaxInFlightField().Default(16),
 		)
 }
@@ -159,7 +171,7 @@ func newHTTPCallback(conf *service.ParsedConfig, mgr *service.Resources) (*httpC
 	o := &httpCallback{
 		log:        mgr.Logger(),
 		clock:      systemClock{},
-		sleep:      sleepCtx,
+		sleep:      retry.Sleep,
 		mDelivered: mgr.Metrics().NewCounter("callback_delivered"),
 		mFailed:    mgr.Metrics().NewCounter("callback_failed"),
 		mRetries:   mgr.Metrics().NewCounter("callback_retries"),
@@ -224,17 +236,6 @@ func newHTTPCallback(conf *service.ParsedConfig, mgr *service.Resources) (*httpC
 	return o, nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 func (o *httpCallback) Connect(context.Context) error { return nil }
 
 // attemptResult is the outcome of one attempt.
@@ -282,7 +283,7 @@ func (o *httpCallback) Write(ctx context.Context, msg *service.Message) error {
 			wait = last.retryAfter
 		}
 		o.mRetries.Incr(1)
-		o.log.Warnf("Callback attempt %d/%d failed: %v; retrying in %s", attempt, o.maxAttempts, last.err, wait.Round(time.Millisecond))
+		o.log.Warnf("Callback attempt %d/%d for event %s failed: %v; retrying in %s", attempt, o.maxAttempts, eventID(msg), last.err, wait.Round(time.Millisecond))
 		if err := o.sleep(ctx, wait); err != nil {
 			return err
 		}
@@ -321,7 +322,7 @@ func (o *httpCallback) attempt(ctx context.Context, msg *service.Message, n int)
 	}
 	req, err := http.NewRequestWithContext(ctx, o.verb, target, bytes.NewReader(body))
 	if err != nil {
-		return attemptResult{permanent: true, err: fmt.Errorf("request to %s: %v", redactURL(target), unwrapURLError(err))}
+		return attemptResult{permanent: true, err: fmt.Errorf("request to %s: %v", retry.RedactURL(target), retry.RedactError(err))}
 	}
 	req.Header.Set("User-Agent", o.userAgent)
 	if o.meta != nil {
@@ -349,7 +350,7 @@ func (o *httpCallback) attempt(ctx context.Context, msg *service.Message, n int)
 
 	res, err := o.client.Do(req)
 	if err != nil {
-		return attemptResult{err: fmt.Errorf("%s %s: %v", o.verb, redactURL(target), unwrapURLError(err))}
+		return attemptResult{err: retry.RedactError(err)}
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(res.Body, maxReasonBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
@@ -361,12 +362,12 @@ func (o *httpCallback) attempt(ctx context.Context, msg *service.Message, n int)
 	}
 	r := attemptResult{
 		status: code,
-		err:    fmt.Errorf("%s %s: HTTP %d %s%s", o.verb, redactURL(target), code, http.StatusText(code), bodySuffix(snippet)),
+		err:    fmt.Errorf("%s %s: HTTP %d %s%s", o.verb, retry.RedactURL(target), code, http.StatusText(code), bodySuffix(snippet)),
 	}
 	switch {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			r.retryAfter = parseRetryAfter(res.Header.Get("Retry-After"), o.clock.Now())
+			r.retryAfter = retry.ParseRetryAfter(res.Header.Get("Retry-After"), o.clock.Now())
 		}
 	default:
 		r.permanent = true
@@ -385,51 +386,12 @@ func (o *httpCallback) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
-// It returns 0 when absent or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
+// eventID names msg in logs: its woocommerce_event_id, or "-".
+func eventID(msg *service.Message) string {
+	if id, ok := msg.MetaGet(MetaEventID); ok && id != "" {
+		return id
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(365*24*time.Hour/time.Second) {
-			secs = int64(365 * 24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// redactURL drops credentials, query and fragment, which may carry tokens.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid url>"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "<redacted>"
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.String()
-}
-
-// unwrapURLError strips the *url.Error wrapper, whose text repeats the full URL.
-func unwrapURLError(err error) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return uerr.Err
-	}
-	return err
+	return "-"
 }
 
 func bodySuffix(b []byte) string {

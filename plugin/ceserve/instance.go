@@ -1,0 +1,393 @@
+package ceserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/bloblang"
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"gopkg.in/yaml.v3"
+
+	"github.com/wooevents/wooevents/plugin/ceimport"
+	"github.com/wooevents/wooevents/plugin/wcwebhook"
+)
+
+// Modes of an instance (configuration.event.vendor.type).
+const (
+	ModePolling = ceimport.ModePolling
+	ModeWebhook = ceimport.ModeWebhook
+)
+
+// TuningVars are the variables of the pipeline an instance may take from
+// the server's own environment, the same for every instance: callback
+// retry tuning. Every other variable comes from the instance (its body and
+// what the server generated for it) or takes the pipeline's default, so a
+// variable set for the server never leaks into an instance.
+var TuningVars = map[string]bool{
+	"WOOEVENTS_CALLBACK_MAX_ATTEMPTS":    true,
+	"WOOEVENTS_CALLBACK_MAX_ELAPSED":     true,
+	"WOOEVENTS_CALLBACK_TIMEOUT":         true,
+	"WOOEVENTS_CALLBACK_INITIAL_BACKOFF": true,
+}
+
+// instanceMetricsName is the metrics exporter of an instance's stream,
+// registered in that stream's own environment only.
+const instanceMetricsName = "wooevents_instance"
+
+// Pipeline restart backoff after a failure, and the graceful stop budget.
+const (
+	restartMin  = time.Second
+	restartMax  = time.Minute
+	stopTimeout = 10 * time.Second
+)
+
+// instance is one instance: its record and its running pipeline.
+type instance struct {
+	srv *Server
+	id  int64
+	st  *status
+
+	// opMu serialises the API's changes (PATCH, DELETE) to the instance.
+	opMu sync.Mutex
+
+	mu       sync.Mutex
+	rec      *Record
+	parsed   *ceimport.Instance
+	visible  bool         // listed and addressable by the API
+	receiver http.Handler // the webhook input's handler while connected
+	recvPath string
+	cur      *pipelineRun // nil when stopped
+}
+
+// pipelineRun is one start of the instance's pipeline (until stop).
+type pipelineRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newInstance(srv *Server, rec *Record, parsed *ceimport.Instance) *instance {
+	return &instance{srv: srv, id: rec.ID, rec: rec, parsed: parsed, st: newStatus(parsed.Mode())}
+}
+
+// label is the pipeline input's label: it names the instance's webhooks in
+// the store (`wooevents [instance_<id>] order.created`).
+func (in *instance) label() string { return "instance_" + strconv.FormatInt(in.id, 10) }
+
+// dir holds the instance's poll state, spool and dead letters.
+func (in *instance) dir() string {
+	return filepath.Join(in.srv.opts.DataDir, instancesDir, strconv.FormatInt(in.id, 10))
+}
+
+func (in *instance) snapshot() (*Record, *ceimport.Instance) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.rec, in.parsed
+}
+
+// start runs the pipeline until stop, rebuilding it with a backoff when it
+// fails: a failing instance never stops the others.
+func (in *instance) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &pipelineRun{cancel: cancel, done: make(chan struct{})}
+	in.mu.Lock()
+	in.cur = r
+	rec, parsed := in.rec, in.parsed
+	in.mu.Unlock()
+	in.st.update(func(time.Time) { in.st.mode = parsed.Mode() })
+	go in.loop(ctx, r, rec, parsed)
+}
+
+func (in *instance) loop(ctx context.Context, r *pipelineRun, rec *Record, parsed *ceimport.Instance) {
+	defer close(r.done)
+	defer in.st.pipelineStopped()
+	wait := restartMin
+	for {
+		select {
+		case in.srv.building <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		strm, err := in.build(rec, parsed)
+		<-in.srv.building
+		if err == nil {
+			in.st.pipelineStarted()
+			err = strm.Run(ctx)
+			if ctx.Err() != nil {
+				if serr := strm.StopWithin(stopTimeout); serr != nil {
+					in.srv.log.Warn("instance pipeline did not stop gracefully", "instance", in.id, "error", serr)
+				}
+				return
+			}
+			if err == nil {
+				err = errors.New("the pipeline ended")
+			}
+		}
+		in.st.pipelineFailed(err.Error())
+		in.srv.log.Error("instance pipeline failed; restarting", "instance", in.id, "in", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, restartMax)
+	}
+}
+
+// stop stops the pipeline gracefully and waits for it.
+func (in *instance) stop() {
+	in.mu.Lock()
+	r := in.cur
+	in.cur = nil
+	in.mu.Unlock()
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// vars are the pipeline's environment: from the body (ceimport) and from
+// the server.
+func (in *instance) vars(rec *Record, parsed *ceimport.Instance) map[string]string {
+	vars := parsed.Env()
+	vars[ceimport.EnvDataDir] = in.dir()
+	vars[ceimport.EnvPollStartFrom] = "now"
+	if parsed.Mode() == ModeWebhook {
+		vars[ceimport.EnvWebhookSecret] = rec.WebhookSecret
+		vars[ceimport.EnvDeliveryURL] = in.srv.deliveryURL(in.id)
+		// The input's own listener is unused: deliveries reach its handler
+		// through the server's listener (see mountedReceiver).
+		vars[ceimport.EnvWebhookAddress] = "127.0.0.1:0"
+	}
+	return vars
+}
+
+// build makes the instance's stream: the pipeline ceimport writes for the
+// body, in an environment of its own whose variables (`${…}` and Bloblang's
+// env()) are the instance's, whose metrics feed its status and whose webhook
+// input is served by the server's listener.
+func (in *instance) build(rec *Record, parsed *ceimport.Instance) (*service.Stream, error) {
+	conf, err := parsed.Pipeline(ceimport.PipelineOptions{InputLabel: in.label(), StateName: "instance",
+		CallbackMaxInFlight: in.srv.opts.CallbackMaxInFlight})
+	if err != nil {
+		return nil, err
+	}
+	vars := in.vars(rec, parsed)
+	lookup := func(k string) (string, bool) {
+		if v, ok := vars[k]; ok {
+			return v, true
+		}
+		if TuningVars[k] {
+			return os.LookupEnv(k)
+		}
+		return "", false
+	}
+	env := in.srv.env.Clone()
+	blobl, err := bloblangWithEnv(lookup)
+	if err != nil {
+		return nil, err
+	}
+	env.UseBloblangEnvironment(blobl)
+	im := &instanceMetrics{st: in.st, shared: in.srv.metrics, id: strconv.FormatInt(in.id, 10)}
+	if err := env.RegisterMetricsExporter(instanceMetricsName, service.NewConfigSpec(),
+		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return im, nil }); err != nil {
+		return nil, err
+	}
+	if parsed.Mode() == ModeWebhook {
+		if err := env.RegisterBatchInput("woocommerce_webhook", wcwebhook.Spec(), in.newReceiver); err != nil {
+			return nil, err
+		}
+	}
+	sb := env.NewStreamBuilder()
+	sb.SetEnvVarLookupFunc(lookup)
+	sb.SetHTTPMux(discardMux{})
+	sb.SetLogger(slog.New(&logHandler{next: in.srv.log.Handler(), st: in.st, attrs: []slog.Attr{slog.Int64("instance", in.id)}}))
+	if err := sb.SetYAML(string(conf)); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	// One processing thread: an instance's processors are two mappings, and
+	// the default (one per CPU) costs goroutines on every instance.
+	sb.SetThreads(1)
+	if err := sb.SetMetricsYAML(instanceMetricsName + ": {}"); err != nil {
+		return nil, err
+	}
+	strm, err := sb.Build()
+	if err != nil {
+		return nil, err
+	}
+	if err := initResources(strm, conf); err != nil {
+		return nil, err
+	}
+	return strm, nil
+}
+
+// initResources builds every processor resource of the pipeline once, now.
+// benthos v4.60.0 builds resources on first use, under a read lock
+// (internal/manager/live_resources.go, RAccess): two first uses at once —
+// the callback output's concurrent attempts running cloud_elements_signer —
+// can call the initialiser after the other set it to nil, and crash the
+// process, every instance with it.
+func initResources(strm *service.Stream, conf []byte) error {
+	var doc struct {
+		ProcessorResources []struct {
+			Label string `yaml:"label"`
+		} `yaml:"processor_resources"`
+	}
+	if err := yaml.Unmarshal(conf, &doc); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	res := strm.Resources()
+	for _, p := range doc.ProcessorResources {
+		if err := res.AccessProcessor(context.Background(), p.Label, func(*service.ResourceProcessor) {}); err != nil {
+			return fmt.Errorf("processor resource %s: %w", p.Label, err)
+		}
+	}
+	return nil
+}
+
+// pipelineEnvironment is the environment instances' environments are
+// cloned from: the components the pipelines ceimport writes use (found by
+// walking one pipeline of each mode), and nothing else, so that the clone
+// every instance needs stays small.
+func pipelineEnvironment() (*service.Environment, error) {
+	full := service.NewEnvironment()
+	names := map[string]bool{"none": true}
+	samples := map[string]string{
+		ModePolling: `{"element":{"key":"woocommercerest"},"configuration":{"store.url":"https://store.example","oauth.api.key":"ck_x","oauth.api.secret":"cs_x","event.notification.enabled":true,"event.vendor.type":"polling","event.notification.callback.url":"https://cb.example","event.notification.signature.key":"k"}}`,
+		ModeWebhook: `{"element":{"key":"woocommercerest"},"configuration":{"store.url":"https://store.example","oauth.api.key":"ck_x","oauth.api.secret":"cs_x","event.notification.enabled":true,"event.vendor.type":"webhook","event.notification.callback.url":"https://cb.example","event.notification.signature.key":"k"}}`,
+	}
+	for mode, body := range samples {
+		parsed, err := ceimport.Parse([]byte(body))
+		if err != nil {
+			return nil, fmt.Errorf("%s sample: %w", mode, err)
+		}
+		conf, err := parsed.Pipeline(ceimport.PipelineOptions{InputLabel: "sample"})
+		if err != nil {
+			return nil, err
+		}
+		vars := parsed.Env()
+		vars[ceimport.EnvWebhookSecret] = "sample"
+		sb := full.NewStreamBuilder()
+		sb.SetEnvVarLookupFunc(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+		if err := sb.SetYAML(string(conf)); err != nil {
+			return nil, fmt.Errorf("%s sample pipeline: %w", mode, err)
+		}
+		if err := sb.WalkComponents(func(w *service.WalkedComponent) error {
+			names[w.Name] = true
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	return full.With(list...), nil
+}
+
+// bloblangWithEnv is the global Bloblang environment whose env() reads
+// lookup instead of the process environment: the shared resources
+// (cloud_elements_signer, cloud_elements_envelope, ...) read the instance's
+// signature key and name exactly as a YAML pipeline reads its own.
+func bloblangWithEnv(lookup func(string) (string, bool)) (*bloblang.Environment, error) {
+	env := bloblang.GlobalEnvironment().WithoutFunctions("env")
+	spec := bloblang.NewPluginSpec().
+		Impure().
+		Description("Returns the value of one of the instance's variables, or `null` when it has none.").
+		Param(bloblang.NewStringParam("name").Description("The variable's name.")).
+		Param(bloblang.NewBoolParam("no_cache").Description("Look the variable up on every call.").Default(false))
+	err := env.RegisterFunctionV2("env", spec, func(args *bloblang.ParsedParams) (bloblang.Function, error) {
+		name, err := args.GetString("name")
+		if err != nil {
+			return nil, err
+		}
+		return func() (any, error) {
+			if v, ok := lookup(name); ok {
+				return v, nil
+			}
+			return nil, nil
+		}, nil
+	})
+	return env, err
+}
+
+// discardMux takes the endpoints a stream registers (it has no HTTP server
+// of its own: the server's listener serves the API and the receivers).
+type discardMux struct{}
+
+func (discardMux) HandleFunc(string, func(http.ResponseWriter, *http.Request)) {}
+
+// ---------------------------------------------------------------------------
+// Webhook receiver
+
+// newReceiver builds the instance's woocommerce_webhook input: the
+// project's input as configured by the pipeline (signature checks, spool,
+// registration, delete confirmation), its handler mounted on the server's
+// listener at <public-url>/elements/api-v2/events/woocommercerest/<id>
+// while it is connected.
+func (in *instance) newReceiver(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
+	path, err := conf.FieldString("path")
+	if err != nil {
+		return nil, err
+	}
+	wi, err := wcwebhook.New(conf, mgr)
+	if err != nil {
+		return nil, err
+	}
+	return &mountedReceiver{Input: wi, in: in, path: path}, nil
+}
+
+type mountedReceiver struct {
+	*wcwebhook.Input
+	in   *instance
+	path string
+}
+
+func (m *mountedReceiver) Connect(ctx context.Context) error {
+	m.in.mount(m.path, m.Handler())
+	return m.Input.Connect(ctx)
+}
+
+func (m *mountedReceiver) Close(ctx context.Context) error {
+	m.in.unmount(m.Handler())
+	return m.Input.Close(ctx)
+}
+
+func (in *instance) mount(path string, h http.Handler) {
+	in.mu.Lock()
+	in.receiver, in.recvPath = h, path
+	in.mu.Unlock()
+}
+
+func (in *instance) unmount(h http.Handler) {
+	in.mu.Lock()
+	if in.receiver == h {
+		in.receiver = nil
+	}
+	in.mu.Unlock()
+}
+
+// serveDelivery hands a WooCommerce delivery to the instance's input.
+func (in *instance) serveDelivery(w http.ResponseWriter, r *http.Request) {
+	in.mu.Lock()
+	h, path := in.receiver, in.recvPath
+	in.mu.Unlock()
+	if h == nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "receiver not running", http.StatusServiceUnavailable)
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path, r2.URL.RawPath = path, ""
+	h.ServeHTTP(w, r2)
+}
