@@ -357,6 +357,32 @@ func (s *Store) Get(key string) ([]byte, error) {
 	return out, err
 }
 
+// GetMulti reads several keys in one read transaction and calls fn with the
+// index of each key that is present and not expired and a copy-free view of
+// its value, valid only during the call.
+func (s *Store) GetMulti(keys []string, fn func(i int, value []byte)) error {
+	return s.view(func(b *bolt.Bucket) error {
+		now := s.now()
+		for i, key := range keys {
+			if key == "" || len(key) > bolt.MaxKeySize {
+				continue
+			}
+			rec := b.Get([]byte(key))
+			if rec == nil {
+				continue
+			}
+			v, exp, err := decodeRecord(rec)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", key, err)
+			}
+			if !expired(exp, now) {
+				fn(i, v)
+			}
+		}
+		return nil
+	})
+}
+
 // Set writes key. ttl nil applies the default TTL; a pointer to zero or a
 // negative duration means the key never expires.
 func (s *Store) Set(key string, value []byte, ttl *time.Duration) error {

@@ -263,10 +263,11 @@ type pollInput struct {
 	saveErr   string
 
 	// reading goroutine
-	held    *batch
-	cur     *chunk
-	curIdx  int
-	onChunk func(*chunk) // tests: after a chunk has been handled
+	held     *batch
+	cur      *chunk
+	curIdx   int
+	curKnown []stateVal   // the known-ids state of cur's records, read at once
+	onChunk  func(*chunk) // tests: after a chunk has been handled
 }
 
 func newPollInput(conf *service.ParsedConfig, mgr *service.Resources) (*pollInput, error) {
@@ -558,7 +559,10 @@ func (in *pollInput) next(ctx context.Context) (*batch, error) {
 		if in.cur == nil {
 			select {
 			case c := <-in.chunks:
-				in.cur, in.curIdx = c, 0
+				in.cur, in.curIdx, in.curKnown = c, 0, nil
+				if c.kind == kindRecords && len(c.recs) > 1 {
+					in.curKnown = in.lookupKnown(c)
+				}
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -590,10 +594,16 @@ func (in *pollInput) fill(b *batch, c *chunk) {
 		in.curIdx++
 		switch c.kind {
 		case kindRecords:
-			in.classifyListed(b, r, c.info, rec)
+			var known *stateVal
+			if in.curKnown != nil {
+				known = &in.curKnown[in.curIdx-1]
+			}
+			in.classifyListed(b, r, c.info, rec, known)
 		case kindScan:
 			in.classifyScanned(b, r, c.scan, rec)
 		}
+		rec.pg.done() // the event copied what it keeps
+		rec.Raw = nil
 	}
 	if in.curIdx < len(c.recs) {
 		return
@@ -618,7 +628,7 @@ func (in *pollInput) fill(b *batch, c *chunk) {
 // deleted from the trash, restored when it was seen trashed, created when
 // it was never emitted (the known-ids state) and created after start_from,
 // updated otherwise.
-func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *record) {
+func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *record, prefetched *stateVal) {
 	var action string
 	known, trashedB := bucketKnown+r.name, bucketTrashed+r.name
 	withTrash := in.detectDeletes && r.trash
@@ -633,7 +643,13 @@ func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *
 		}
 		action = wcevent.ActionDeleted
 	default:
-		sec, mark, seen := in.stateGetMark(r, known, rec.ID)
+		var kv stateVal
+		if prefetched != nil {
+			kv = in.state.pendingOr(known, rec.ID, *prefetched)
+		} else {
+			kv.sec, kv.mark, kv.ok = in.stateGetMark(r, known, rec.ID)
+		}
+		sec, mark, seen := kv.sec, kv.mark, kv.ok
 		if seen && sec == rec.Sec && markAction[mark] != "" {
 			// This version was emitted before (read again after a crash
 			// or a restart): the same event again, with the same id.
@@ -655,6 +671,21 @@ func (in *pollInput) classifyListed(b *batch, r *resource, info *pollInfo, rec *
 	}
 	b.ops = append(b.ops, in.state.stageMark(known, rec.ID, rec.Sec, actionMark[action], false))
 	in.addEvent(b, r, action, rec.ID, rec.Modified, rec.Raw)
+}
+
+// lookupKnown reads the known-ids state of a chunk's records in one read
+// (nil on error: each record is then looked up on its own).
+func (in *pollInput) lookupKnown(c *chunk) []stateVal {
+	ids := make([]string, len(c.recs))
+	for i := range c.recs {
+		ids[i] = c.recs[i].ID
+	}
+	vals, err := in.state.getMany(bucketKnown+c.res.name, ids)
+	if err != nil {
+		in.log.Errorf("woocommerce_poll %s: reading the known-ids state: %v", c.res.name, err)
+		return nil
+	}
+	return vals
 }
 
 // Marks stored with a known id: the event emitted for its version.

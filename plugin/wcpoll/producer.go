@@ -407,13 +407,14 @@ func replace(srcs []*mergeSrc, old, nu *mergeSrc) []*mergeSrc {
 	return srcs
 }
 
-// mergeSorted merges two sorted record slices.
+// mergeSorted merges two sorted record slices. It never writes into a or b
+// (it may return either), so slices of a buffer can be merged safely.
 func mergeSorted(a, b []record) []record {
 	if len(b) == 0 {
 		return a
 	}
 	if len(a) == 0 {
-		return append([]record(nil), b...)
+		return b
 	}
 	out := make([]record, 0, len(a)+len(b))
 	i, j := 0, 0

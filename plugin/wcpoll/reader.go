@@ -206,6 +206,8 @@ func (rd *reader) step(ctx context.Context) (*span, error) {
 		limit, atPresent = *rd.hi, false
 	}
 
+	c.recs = make([]record, 0, len(recs))
+	tieRead := false
 	switch {
 	case !full || lastSec > limit:
 		// The answer holds everything up to limit.
@@ -234,12 +236,16 @@ func (rd *reader) step(ctx context.Context) (*span, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.recs = all
+			c.recs, tieRead = all, true
+			page.Release() // its records are read again by id
 		}
 		rd.advance(lastSec)
 		if rd.hi != nil && *rd.pos >= *rd.hi {
 			rd.done, c.done = true, true
 		}
+	}
+	if !tieRead {
+		claim(page, c.recs)
 	}
 	sortRecs(c.recs)
 	c.pos = cloneInt(rd.pos)
@@ -314,12 +320,14 @@ func (rd *reader) readSecond(ctx context.Context, s int64) ([]record, error) {
 			continue
 		}
 		back = 0
+		n := len(out)
 		for _, r := range recs {
 			if last == "" || cmpID(r.ID, last) > 0 {
 				out = append(out, r)
 				last = r.ID
 			}
 		}
+		claim(page, out[n:])
 		if len(page.Items) < pp {
 			return out, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -249,8 +250,9 @@ const (
 )
 
 // record is the part of a listed object the poller reads; Raw is the object
-// as the store sent it (it aliases the page it came from, which is never
-// handed back to the client's buffer pool).
+// as the store sent it. Raw aliases the page it came from: pg, when set, hands
+// the page back to the client's buffer pool once every record handed on
+// from it has been classified (see pageRef).
 type record struct {
 	ID         string
 	Sec        int64     // modification second
@@ -261,6 +263,37 @@ type record struct {
 	Raw        json.RawMessage
 	src        uint8
 	seq        uint64 // fetch order: of two answers about one object, the later one wins
+	pg         *pageRef
+}
+
+// pageRef counts the records handed on from one page; the last one
+// classified releases the page's buffer to the client's pool. A record
+// that is dropped on the way (a poll that fails) never counts down: its
+// page is then simply garbage collected, never released early.
+type pageRef struct {
+	p *wcclient.Page
+	n atomic.Int32
+}
+
+// claim makes recs (all read from p) hold the page, or releases it at once
+// when none is handed on.
+func claim(p *wcclient.Page, recs []record) {
+	if len(recs) == 0 {
+		p.Release()
+		return
+	}
+	ref := &pageRef{p: p}
+	ref.n.Store(int32(len(recs)))
+	for i := range recs {
+		recs[i].pg = ref
+	}
+}
+
+// done is called once per record after it was classified.
+func (r *pageRef) done() {
+	if r != nil && r.n.Add(-1) == 0 {
+		r.p.Release()
+	}
 }
 
 // cmpRec orders records as they are emitted: modification second, id, then

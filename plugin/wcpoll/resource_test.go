@@ -22,7 +22,6 @@ func TestPlainKey(t *testing.T) {
 	}
 }
 
-
 func BenchmarkParseRecord(b *testing.B) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "tests", "fixtures", "woocommerce", "rest", "orders.list.http-oauth1.http"))
 	require.NoError(b, err)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/wooevents/wooevents/plugin/boltcache"
@@ -23,9 +25,11 @@ type stateStore struct {
 	temp    string // removed on close when the file is temporary
 	mu      sync.Mutex
 	buckets map[string]*boltcache.Store
-	pending map[string]pendingVal // bucket + "\x00" + key: the latest staged change
+	pending map[pendKey]pendingVal // the latest staged change of a key
 	seq     uint64
 }
+
+type pendKey struct{ bucket, key string }
 
 type pendingVal struct {
 	sec  int64
@@ -37,7 +41,7 @@ type pendingVal struct {
 // stateOp is one change, applied on acknowledgement.
 type stateOp struct {
 	bucket string
-	id     string
+	key    string // idKey(id)
 	sec    int64
 	mark   byte // stored after the second: what was emitted for it (0: nothing)
 	del    bool
@@ -64,7 +68,7 @@ func decodeVal(v []byte) (int64, byte, error) {
 }
 
 func openStateStore(path string) (*stateStore, error) {
-	s := &stateStore{buckets: map[string]*boltcache.Store{}, pending: map[string]pendingVal{}}
+	s := &stateStore{buckets: map[string]*boltcache.Store{}, pending: map[pendKey]pendingVal{}}
 	if path == "" {
 		dir, err := os.MkdirTemp("", "wooevents-poll-")
 		if err != nil {
@@ -123,7 +127,7 @@ func (s *stateStore) get(bucket, id string) (int64, bool, error) {
 func (s *stateStore) getMark(bucket, id string) (int64, byte, bool, error) {
 	key := idKey(id)
 	s.mu.Lock()
-	p, ok := s.pending[bucket+"\x00"+key]
+	p, ok := s.pending[pendKey{bucket, key}]
 	s.mu.Unlock()
 	if ok {
 		return p.sec, p.mark, !p.del, nil
@@ -146,6 +150,57 @@ func (s *stateStore) getMark(bucket, id string) (int64, byte, bool, error) {
 	return sec, mark, true, nil
 }
 
+// stateVal is a looked-up state entry.
+type stateVal struct {
+	sec  int64
+	mark byte
+	ok   bool
+}
+
+// getMany looks ids up in one read of the file (the overlay first): the
+// reading goroutine reads a whole chunk's state at once instead of one
+// transaction per record. Pair it with pendingOr, which sees changes
+// staged after the lookup.
+func (s *stateStore) getMany(bucket string, ids []string) ([]stateVal, error) {
+	out := make([]stateVal, len(ids))
+	keys := make([]string, len(ids))
+	s.mu.Lock()
+	for i, id := range ids {
+		k := idKey(id)
+		if p, ok := s.pending[pendKey{bucket, k}]; ok {
+			out[i] = stateVal{sec: p.sec, mark: p.mark, ok: !p.del}
+			continue
+		}
+		keys[i] = k
+	}
+	s.mu.Unlock()
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return nil, err
+	}
+	var decodeErr error
+	err = b.GetMulti(keys, func(i int, v []byte) {
+		sec, mark, err := decodeVal(v)
+		if err != nil {
+			decodeErr = fmt.Errorf("state %s %s: %w", bucket, ids[i], err)
+			return
+		}
+		out[i] = stateVal{sec: sec, mark: mark, ok: true}
+	})
+	return out, errors.Join(err, decodeErr)
+}
+
+// pendingOr returns the change staged for id since v was looked up, or v.
+func (s *stateStore) pendingOr(bucket, id string, v stateVal) stateVal {
+	s.mu.Lock()
+	p, ok := s.pending[pendKey{bucket, idKey(id)}]
+	s.mu.Unlock()
+	if ok {
+		return stateVal{sec: p.sec, mark: p.mark, ok: !p.del}
+	}
+	return v
+}
+
 // stage records a change in the overlay and returns it for apply.
 func (s *stateStore) stage(bucket, id string, sec int64, del bool) stateOp {
 	return s.stageMark(bucket, id, sec, 0, del)
@@ -156,66 +211,61 @@ func (s *stateStore) stageMark(bucket, id string, sec int64, mark byte, del bool
 	key := idKey(id)
 	s.mu.Lock()
 	s.seq++
-	op := stateOp{bucket: bucket, id: id, sec: sec, mark: mark, del: del, seq: s.seq}
-	s.pending[bucket+"\x00"+key] = pendingVal{sec: sec, mark: mark, del: del, seq: op.seq}
+	op := stateOp{bucket: bucket, key: key, sec: sec, mark: mark, del: del, seq: s.seq}
+	s.pending[pendKey{bucket, key}] = pendingVal{sec: sec, mark: mark, del: del, seq: op.seq}
 	s.mu.Unlock()
 	return op
 }
 
 // apply writes changes, which must come in the order they were staged,
 // and drops them from the overlay unless a later change of the same key is
-// staged.
+// staged. Per bucket, the last change of a key wins; puts are written in
+// key order (appends to the B+tree's pages rather than inserts).
 func (s *stateStore) apply(ops []stateOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	type bucketOps struct {
-		puts []boltcache.Item
-		dels []string
-	}
-	// Within one call a key's last op wins; group per bucket.
-	last := make(map[string]int, len(ops))
-	for i, op := range ops {
-		last[op.bucket+"\x00"+idKey(op.id)] = i
-	}
-	per := map[string]*bucketOps{}
-	for i, op := range ops {
-		key := idKey(op.id)
-		if last[op.bucket+"\x00"+key] != i {
-			continue
+	per := make(map[string][]stateOp, 2)
+	for _, op := range ops {
+		if per[op.bucket] == nil {
+			per[op.bucket] = make([]stateOp, 0, len(ops))
 		}
-		bo := per[op.bucket]
-		if bo == nil {
-			bo = &bucketOps{}
-			per[op.bucket] = bo
-		}
-		if op.del {
-			bo.dels = append(bo.dels, key)
-		} else {
-			bo.puts = append(bo.puts, boltcache.Item{Key: key, Value: encodeVal(op.sec, op.mark)})
-		}
+		per[op.bucket] = append(per[op.bucket], op)
 	}
 	var errs []error
-	for name, bo := range per {
+	for name, bops := range per {
+		slices.SortStableFunc(bops, func(a, b stateOp) int { return strings.Compare(a.key, b.key) })
+		puts := make([]boltcache.Item, 0, len(bops))
+		var dels []string
+		for i, op := range bops {
+			if i+1 < len(bops) && bops[i+1].key == op.key {
+				continue // a later change of the key wins
+			}
+			if op.del {
+				dels = append(dels, op.key)
+			} else {
+				puts = append(puts, boltcache.Item{Key: op.key, Value: encodeVal(op.sec, op.mark)})
+			}
+		}
 		b, err := s.bucket(name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, k := range bo.dels {
+		for _, k := range dels {
 			if err := b.Delete(k); err != nil && !errors.Is(err, boltcache.ErrNotFound) {
 				errs = append(errs, err)
 			}
 		}
-		if len(bo.puts) > 0 {
-			if err := b.SetMulti(bo.puts...); err != nil {
+		if len(puts) > 0 {
+			if err := b.SetMulti(puts...); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	s.mu.Lock()
 	for _, op := range ops {
-		k := op.bucket + "\x00" + idKey(op.id)
+		k := pendKey{op.bucket, op.key}
 		if p, ok := s.pending[k]; ok && p.seq == op.seq {
 			delete(s.pending, k)
 		}
@@ -245,7 +295,7 @@ func (s *stateStore) rangeIDs(bucket, fromID string, fn func(id string, sec int6
 func (s *stateStore) empty(bucket string) (bool, error) {
 	s.mu.Lock()
 	for k, p := range s.pending {
-		if len(k) > len(bucket) && k[:len(bucket)] == bucket && k[len(bucket)] == 0 && !p.del {
+		if k.bucket == bucket && !p.del {
 			s.mu.Unlock()
 			return false, nil
 		}
