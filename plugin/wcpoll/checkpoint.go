@@ -227,6 +227,10 @@ type ackLog struct {
 	queue   []*ackEntry // registered, not yet released, in emission order
 	ops     []stateOp   // released, not yet written
 	unsaved []byte      // released snapshot not yet stored
+
+	// released is signalled when something is released (the flusher waits
+	// on it, so an idle input does not wake up).
+	released chan struct{}
 }
 
 type ackEntry struct {
@@ -236,7 +240,7 @@ type ackEntry struct {
 }
 
 func newAckLog(limit int) *ackLog {
-	return &ackLog{capped: checkpoint.NewCapped[*ackEntry](int64(limit))}
+	return &ackLog{capped: checkpoint.NewCapped[*ackEntry](int64(limit)), released: make(chan struct{}, 1)}
 }
 
 // track registers a batch of n events; it blocks while checkpoint_limit
@@ -273,6 +277,7 @@ func (a *ackLog) track(ctx context.Context, snap []byte, ops []stateOp, n int) (
 			a.unsaved = a.queue[i].snap
 		}
 		a.queue = a.queue[i:]
+		a.signal()
 	}, nil
 }
 
@@ -288,6 +293,14 @@ func (a *ackLog) note(snap []byte, ops []stateOp) {
 	}
 	a.ops = append(a.ops, ops...)
 	a.unsaved = snap
+	a.signal()
+}
+
+func (a *ackLog) signal() {
+	select {
+	case a.released <- struct{}{}:
+	default:
+	}
 }
 
 // take returns the released changes and snapshot not yet written.
@@ -308,4 +321,5 @@ func (a *ackLog) putBack(ops []stateOp, snap []byte) {
 	if a.unsaved == nil {
 		a.unsaved = snap
 	}
+	a.signal()
 }

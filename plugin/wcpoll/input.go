@@ -834,23 +834,27 @@ func (in *pollInput) note(b *batch) {
 	in.acks.note(in.doc.marshal(), b.ops)
 }
 
-// flushLoop stores the released position every checkpointFlushInterval.
+// flushLoop writes what acknowledgements released, at most every
+// checkpointFlushInterval, and sleeps while nothing is released.
 func (in *pollInput) flushLoop(ctx context.Context) {
-	t := time.NewTicker(checkpointFlushInterval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := in.flush(ctx); err != nil {
-				if msg := err.Error(); msg != in.saveErr {
-					in.saveErr = msg
-					in.log.Errorf("woocommerce_poll: storing the checkpoint: %v (retrying)", err)
-				}
-			} else {
-				in.saveErr = ""
+		case <-in.acks.released:
+		}
+		select { // gather what the next acknowledgements release
+		case <-ctx.Done():
+			return
+		case <-time.After(checkpointFlushInterval):
+		}
+		if err := in.flush(ctx); err != nil {
+			if msg := err.Error(); msg != in.saveErr {
+				in.saveErr = msg
+				in.log.Errorf("woocommerce_poll: storing the checkpoint: %v (retrying)", err)
 			}
+		} else {
+			in.saveErr = ""
 		}
 	}
 }

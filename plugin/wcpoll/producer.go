@@ -457,6 +457,7 @@ type progress struct {
 	backfill bool
 	working  bool
 	scan     bool // a pass of a scanned resource
+	begun    bool
 }
 
 const progressEvery = 10 * time.Second
@@ -467,6 +468,10 @@ func (p *producer) newProgress(from *int64) *progress {
 }
 
 func (g *progress) begin(total int, work bool) {
+	if g.begun {
+		return // a list read again in the same poll
+	}
+	g.begun = true
 	g.total = total
 	if !work {
 		return

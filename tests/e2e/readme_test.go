@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +175,13 @@ func TestReadmeCommands(t *testing.T) {
 		case strings.Contains(b.raw, "bin/wooevents --help"):
 			t.Run("command line", func(t *testing.T) { readmeCommandLine(t, b) })
 			handle(b)
+
+		case strings.Contains(b.raw, "bin/wooevents serve"):
+			next := nextBlock(blocks, b)
+			require.NotNil(t, next, "the serve block is followed by the curl that uses it")
+			t.Run("serve", func(t *testing.T) { readmeServe(t, b, *next) })
+			handle(b)
+			handle(*next)
 
 		case strings.Contains(b.raw, "import-cloud-elements"):
 			t.Run("cloud elements", func(t *testing.T) {
@@ -465,6 +473,29 @@ func readmePipeline(t *testing.T, name, line string) {
 	default:
 		t.Fatalf("README runs config/%s.yaml, which this test does not know how to feed: add it here", name)
 	}
+}
+
+// The serve example: the server as typed (on a free port), then the curl
+// that lists its instances with the same credentials: an empty list; and
+// without them a 401.
+func readmeServe(t *testing.T, b, curl readmeBlock) {
+	dir := workdir(t)
+	addr := freeAddr(t)
+	script := strings.ReplaceAll(strings.Join(b.lines, "; "), "127.0.0.1:8081", addr)
+	p := startLine(t, dir, nil, script)
+	get := strings.ReplaceAll(curl.lines[0], "127.0.0.1:8081", addr)
+	var out string
+	p.Eventually(t, func() bool {
+		o, _, err := sh(t, dir, nil, get)
+		out = o
+		return err == nil && strings.TrimSpace(o) == "[]"
+	}, func() string { return "the README's curl did not list an empty set of instances: " + out })
+	res, err := http.Get("http://" + addr + "/elements/api-v2/instances")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "without the credentials")
+	_, err = os.Stat(filepath.Join(dir, "data", "serve", "instances.db"))
+	assert.NoError(t, err, "the registry is under --data-dir")
 }
 
 // The command-line examples, as typed.
