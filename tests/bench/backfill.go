@@ -97,7 +97,7 @@ func BenchBackfillOnce(ctx context.Context, o BackfillOptions, n, round int) (*B
 	if err != nil {
 		return nil, err
 	}
-	conf := PollConfig(sim.URL, SimConsumerKey, SimConsumerSecret, httpAddr, filepath.Join(dir, "poll-state.db"), o.PageSize)
+	conf := PollConfig(sim.URL, SimConsumerKey, SimConsumerSecret, httpAddr, filepath.Join(dir, "poll-state.db"), o.PageSize, 2)
 	start := time.Now()
 	p, err := StartWooevents(o.Binary, dir, "wooevents-poll", conf, o.ServerCPUs, nil)
 	if err != nil {

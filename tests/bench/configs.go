@@ -160,7 +160,7 @@ func indent(s, prefix string) string {
 // (the simulator) into a drop output, with its state (and checkpoint) in a
 // bbolt file as in production; the json_api metrics count what the output
 // sent.
-func PollConfig(storeURL, key, secret, httpAddr, statePath string, pageSize int) string {
+func PollConfig(storeURL, key, secret, httpAddr, statePath string, pageSize, maxConcurrency int) string {
 	return fmt.Sprintf(`
 input:
   woocommerce_poll:
@@ -171,9 +171,10 @@ input:
       - name: orders
     start_from: beginning
     page_size: %d
+    max_concurrency: %d
     interval: 1h
     state_path: %q
 output:
   drop: {}
-`, storeURL, key, secret, pageSize, statePath) + observability(httpAddr)
+`, storeURL, key, secret, pageSize, maxConcurrency, statePath) + observability(httpAddr)
 }

@@ -43,26 +43,6 @@ type PollLatencyRun struct {
 	Latencies []float64 `json:"latencies_s"`
 }
 
-// PollBackfillConfig is a woocommerce_poll backfill of orders into drop.
-func PollBackfillConfig(storeURL, httpAddr, statePath string, pageSize, maxConcurrency int) string {
-	return fmt.Sprintf(`
-input:
-  woocommerce_poll:
-    store_url: %q
-    consumer_key: %q
-    consumer_secret: %q
-    resources:
-      - name: orders
-    start_from: beginning
-    page_size: %d
-    max_concurrency: %d
-    interval: 1h
-    state_path: %q
-output:
-  drop: {}
-`, storeURL, SimConsumerKey, SimConsumerSecret, pageSize, maxConcurrency, statePath) + observability(httpAddr)
-}
-
 // PollLatencyConfig polls orders every interval and posts each event to
 // sink.
 func PollLatencyConfig(storeURL, httpAddr, statePath, sink string, interval time.Duration) string {
@@ -129,7 +109,7 @@ func BenchPollParallel(ctx context.Context, o BackfillOptions, n int, pageDelay 
 		state := filepath.Join(dir, fmt.Sprintf("state-%d.db", c))
 		_ = os.Remove(state)
 		start := time.Now()
-		p, err := StartWooevents(o.Binary, dir, fmt.Sprintf("wooevents-parallel-%d", c), PollBackfillConfig(sim.URL, httpAddr, state, o.PageSize, c), o.ServerCPUs, nil)
+		p, err := StartWooevents(o.Binary, dir, fmt.Sprintf("wooevents-parallel-%d", c), PollConfig(sim.URL, SimConsumerKey, SimConsumerSecret, httpAddr, state, o.PageSize, c), o.ServerCPUs, nil)
 		if err != nil {
 			return nil, err
 		}
