@@ -72,7 +72,7 @@ ${VARS} read from the environment as wooevents run would. See docs/troubleshooti
 			&cli.StringFlag{Name: flagFormat, Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: flagResources, Value: strings.Join(DefaultResources, ","), Usage: "resources to count and check (without -c)"},
 			&cli.DurationFlag{Name: flagInterval, Value: defaultInterval, Usage: "poll interval to estimate costs with (without -c)"},
-			&cli.DurationFlag{Name: flagScanInterval, Value: defaultScanInterval, Usage: "customers scan interval to estimate its cost with (without -c)"},
+			&cli.DurationFlag{Name: flagScanInterval, Value: defaultScanInterval, Usage: "customers scan_interval (least time between passes) to estimate the scan's cost with (without -c)"},
 			&cli.IntFlag{Name: flagPageSize, Value: defaultPageSize, Usage: "objects per page (without -c)"},
 			&cli.StringFlag{Name: flagDeliveryURL, Usage: "your webhook receiver's public URL: check the store's webhooks for it (without -c)"},
 			&cli.StringFlag{Name: flagTopics, Usage: "topics expected at --delivery-url, comma separated (default: order, product, customer, coupon × created, updated, deleted, restored)"},
@@ -151,6 +151,7 @@ func runCommand(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 			Resources:    ResourcesFromNames(strings.Split(c.String(flagResources), ",")),
 			Interval:     c.Duration(flagInterval),
 			ScanInterval: c.Duration(flagScanInterval),
+			ScanMaxPages: defaultScanMaxPages,
 			PageSize:     size,
 			StartFrom:    "beginning",
 		}

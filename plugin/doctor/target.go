@@ -20,7 +20,8 @@ import (
 // doctor reads (see their specs).
 const (
 	defaultInterval     = time.Minute
-	defaultScanInterval = time.Hour
+	defaultScanInterval = 0 // woocommerce_poll's default: a new pass as soon as the last ended
+	defaultScanMaxPages = 100
 	defaultPageSize     = wcclient.MaxPerPage
 	defaultWebhookPath  = "/webhooks/woocommerce"
 )
@@ -51,6 +52,7 @@ type PollSettings struct {
 	Resources    []PollResource
 	Interval     time.Duration
 	ScanInterval time.Duration
+	ScanMaxPages int
 	PageSize     int
 	StartFrom    string
 }
@@ -241,6 +243,7 @@ func pollTarget(m map[string]any, from string) *Target {
 	ps := &PollSettings{
 		Interval:     duration(m, "interval", defaultInterval),
 		ScanInterval: duration(m, "scan_interval", defaultScanInterval),
+		ScanMaxPages: defaultScanMaxPages,
 		PageSize:     defaultPageSize,
 		StartFrom:    str(m, "start_from"),
 	}
@@ -249,6 +252,9 @@ func pollTarget(m map[string]any, from string) *Target {
 	}
 	if n, ok := m["page_size"].(int); ok && n > 0 && n <= wcclient.MaxPerPage {
 		ps.PageSize = n
+	}
+	if n, ok := m["scan_max_pages"].(int); ok && n > 0 {
+		ps.ScanMaxPages = n
 	}
 	if list, ok := m["resources"].([]any); ok {
 		for _, e := range list {

@@ -44,7 +44,8 @@ func TestTargetsFromTheHybridPipeline(t *testing.T) {
 	assert.Contains(t, tg.From[1], `woocommerce_poll input "poll"`)
 	require.NotNil(t, tg.Poll)
 	assert.Equal(t, 2*time.Minute, tg.Poll.Interval)
-	assert.Equal(t, time.Hour, tg.Poll.ScanInterval)
+	assert.Equal(t, time.Duration(0), tg.Poll.ScanInterval, "woocommerce_poll's default")
+	assert.Equal(t, 100, tg.Poll.ScanMaxPages)
 	assert.Equal(t, "now", tg.Poll.StartFrom)
 	assert.Equal(t, ResourcesFromNames(DefaultResources), tg.Poll.Resources)
 	require.NotNil(t, tg.Webhooks)
@@ -144,7 +145,7 @@ func TestConfigAgainstTheSimulator(t *testing.T) {
 	r := run(t, s, targets[0])
 	assert.Zero(t, r.count(Fail))
 	assert.Equal(t, "contacts 5, discounts 0, orders 30, products 3", check(t, r, checkObjects).Found)
-	assert.Contains(t, check(t, r, checkScanCost).Found, "contacts: a full scan reads 1 page")
+	assert.Contains(t, check(t, r, checkScanCost).Found, "contacts: a pass over all of them reads 1 page")
 	assert.Contains(t, check(t, r, checkBackfill).Found, "this config starts from now")
 	assert.Contains(t, check(t, r, checkPermission).Found, "read:")
 }
