@@ -65,10 +65,13 @@ type delivery struct {
 	evs map[string][]event // resource key + "/" + object id → delivered events
 }
 
-func (d *delivery) add(evs []event) {
+func (d *delivery) add(t *testing.T, evs []event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, e := range evs {
+		// the object the event carries is the event's (a page buffer
+		// reused too early would show here)
+		require.Equal(t, e.ObjectID, gjson.GetBytes(e.Data, "id").Raw, "event %s carries %.200s", e, e.Data)
 		k := e.Key + "/" + e.ObjectID
 		d.evs[k] = append(d.evs[k], e)
 	}
@@ -239,7 +242,7 @@ func pollDelayedAcks(t *testing.T, h *harness, rng *rand.Rand, d *delivery) int 
 		p := queue[i]
 		queue = append(queue[:i], queue[i+1:]...)
 		require.NoError(t, p.ack(context.Background(), nil))
-		d.add(p.evs)
+		d.add(t, p.evs)
 		delivered += len(p.evs)
 	}
 	h.discard = true

@@ -320,18 +320,18 @@ func (rd *reader) readSecond(ctx context.Context, s int64) ([]record, error) {
 			continue
 		}
 		back = 0
-		n := len(out)
+		n, items := len(out), len(page.Items)
 		for _, r := range recs {
 			if last == "" || cmpID(r.ID, last) > 0 {
 				out = append(out, r)
 				last = r.ID
 			}
 		}
-		claim(page, out[n:])
-		if len(page.Items) < pp {
+		claim(page, out[n:]) // page must not be read after this
+		if items < pp {
 			return out, nil
 		}
-		off += len(page.Items) - 1
+		off += items - 1
 	}
 }
 
