@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -164,9 +165,8 @@ func (in *instance) vars(rec *Record, parsed *ceimport.Instance) map[string]stri
 	if parsed.Mode() == ModeWebhook {
 		vars[ceimport.EnvWebhookSecret] = rec.WebhookSecret
 		vars[ceimport.EnvDeliveryURL] = in.srv.deliveryURL(in.id)
-		// The input's own listener is unused: deliveries reach its handler
-		// through the server's listener (see mountedReceiver).
-		vars[ceimport.EnvWebhookAddress] = "127.0.0.1:0"
+		// No EnvWebhookAddress: the input opens no listener, its handler is
+		// mounted on the server's (Mount).
 	}
 	return vars
 }
@@ -175,6 +175,14 @@ func (in *instance) vars(rec *Record, parsed *ceimport.Instance) map[string]stri
 // body, in an environment of its own whose variables (`${…}` and Bloblang's
 // env()) are the instance's, whose metrics feed its status and whose webhook
 // input is served by the server's listener.
+//
+// What every instance would otherwise hold a copy of is shared: the
+// components (the environment is a shallow copy of the server's, with a
+// metrics registry of its own), the config schema, and the Bloblang methods;
+// the instance's Bloblang environment holds only the functions its pipeline
+// calls. The YAML is not linted again: it is ceimport's, linted by its tests
+// and once per mode at server start (pipelineEnvironment); linting would
+// parse every mapping a second time.
 func (in *instance) build(rec *Record, parsed *ceimport.Instance) (*service.Stream, error) {
 	conf, err := parsed.Pipeline(ceimport.PipelineOptions{InputLabel: in.label(), StateName: "instance",
 		CallbackMaxInFlight: in.srv.opts.CallbackMaxInFlight})
@@ -191,8 +199,13 @@ func (in *instance) build(rec *Record, parsed *ceimport.Instance) (*service.Stre
 		}
 		return "", false
 	}
-	env := in.srv.env.Clone()
-	blobl, err := bloblangWithEnv(lookup)
+	// WithMetrics shares every component registry of the server's
+	// environment and gives this one a metrics registry of its own (a copy
+	// of the server's few entries: the config's default exporter must
+	// parse): registering the instance's exporter there changes nothing for
+	// the others.
+	env := in.srv.env.WithMetrics(in.srv.metricsNames...)
+	blobl, err := bloblangWithEnv(lookup, calledFunctions(conf))
 	if err != nil {
 		return nil, err
 	}
@@ -202,12 +215,9 @@ func (in *instance) build(rec *Record, parsed *ceimport.Instance) (*service.Stre
 		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return im, nil }); err != nil {
 		return nil, err
 	}
-	if parsed.Mode() == ModeWebhook {
-		if err := env.RegisterBatchInput("woocommerce_webhook", wcwebhook.Spec(), in.newReceiver); err != nil {
-			return nil, err
-		}
-	}
 	sb := env.NewStreamBuilder()
+	sb.SetSchema(in.srv.schema)
+	sb.DisableLinting()
 	sb.SetEnvVarLookupFunc(lookup)
 	sb.SetHTTPMux(discardMux{})
 	sb.SetLogger(slog.New(&logHandler{next: in.srv.log.Handler(), st: in.st, attrs: []slog.Attr{slog.Int64("instance", in.id)}}))
@@ -223,6 +233,11 @@ func (in *instance) build(rec *Record, parsed *ceimport.Instance) (*service.Stre
 	strm, err := sb.Build()
 	if err != nil {
 		return nil, err
+	}
+	if parsed.Mode() == ModeWebhook {
+		// The woocommerce_webhook input, built when the stream runs, serves
+		// on the server's listener (Mount) instead of opening its own.
+		wcwebhook.SetMounter(strm.Resources(), in)
 	}
 	if err := initResources(strm, conf); err != nil {
 		return nil, err
@@ -254,10 +269,10 @@ func initResources(strm *service.Stream, conf []byte) error {
 	return nil
 }
 
-// pipelineEnvironment is the environment instances' environments are
-// cloned from: the components the pipelines ceimport writes use (found by
-// walking one pipeline of each mode), and nothing else, so that the clone
-// every instance needs stays small.
+// pipelineEnvironment is the environment every instance's environment is a
+// shallow copy of: the components the pipelines ceimport writes use (found
+// by walking one pipeline of each mode), and nothing else. Building the
+// samples lints them: the instances' builds do not.
 func pipelineEnvironment() (*service.Environment, error) {
 	full := service.NewEnvironment()
 	names := map[string]bool{"none": true}
@@ -295,12 +310,22 @@ func pipelineEnvironment() (*service.Environment, error) {
 	return full.With(list...), nil
 }
 
-// bloblangWithEnv is the global Bloblang environment whose env() reads
-// lookup instead of the process environment: the shared resources
-// (cloud_elements_signer, cloud_elements_envelope, ...) read the instance's
-// signature key and name exactly as a YAML pipeline reads its own.
-func bloblangWithEnv(lookup func(string) (string, bool)) (*bloblang.Environment, error) {
-	env := bloblang.GlobalEnvironment().WithoutFunctions("env")
+// bloblangWithEnv is the global Bloblang environment, with only the
+// functions in called and with an env() that reads lookup instead of the
+// process environment: the shared resources (cloud_elements_signer,
+// cloud_elements_envelope, ...) read the instance's signature key and name
+// exactly as a YAML pipeline reads its own. Every instance has its own
+// function registry; leaving out the functions its pipeline never calls
+// keeps it a few entries long. Methods are the global environment's,
+// shared.
+func bloblangWithEnv(lookup func(string) (string, bool), called map[string]bool) (*bloblang.Environment, error) {
+	var without []string
+	bloblang.GlobalEnvironment().WalkFunctions(func(name string, _ *bloblang.FunctionView) {
+		if name == "env" || !called[name] {
+			without = append(without, name)
+		}
+	})
+	env := bloblang.GlobalEnvironment().WithoutFunctions(without...)
 	spec := bloblang.NewPluginSpec().
 		Impure().
 		Description("Returns the value of one of the instance's variables, or `null` when it has none.").
@@ -321,6 +346,27 @@ func bloblangWithEnv(lookup func(string) (string, bool)) (*bloblang.Environment,
 	return env, err
 }
 
+// functionCall is a Bloblang function call: a name and "(", where the name
+// does not follow a "." (a method) or another name character.
+var functionCall = regexp.MustCompile(`[a-z_][a-z0-9_]*\(`)
+
+// calledFunctions lists the names a pipeline's YAML calls like Bloblang
+// functions (mappings and ${! } interpolations). It may list more (a
+// name in a comment or a string) but never fewer: a function it missed
+// would fail the build of every instance, which the tests would see.
+func calledFunctions(conf []byte) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range functionCall.FindAllIndex(conf, -1) {
+		if m[0] > 0 {
+			if c := conf[m[0]-1]; c == '.' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+				continue
+			}
+		}
+		out[string(conf[m[0]:m[1]-1])] = true
+	}
+	return out
+}
+
 // discardMux takes the endpoints a stream registers (it has no HTTP server
 // of its own: the server's listener serves the API and the receivers).
 type discardMux struct{}
@@ -330,43 +376,16 @@ func (discardMux) HandleFunc(string, func(http.ResponseWriter, *http.Request)) {
 // ---------------------------------------------------------------------------
 // Webhook receiver
 
-// newReceiver builds the instance's woocommerce_webhook input: the
-// project's input as configured by the pipeline (signature checks, spool,
-// registration, delete confirmation), its handler mounted on the server's
-// listener at <public-url>/elements/api-v2/events/woocommercerest/<id>
-// while it is connected.
-func (in *instance) newReceiver(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
-	path, err := conf.FieldString("path")
-	if err != nil {
-		return nil, err
-	}
-	wi, err := wcwebhook.New(conf, mgr)
-	if err != nil {
-		return nil, err
-	}
-	return &mountedReceiver{Input: wi, in: in, path: path}, nil
-}
-
-type mountedReceiver struct {
-	*wcwebhook.Input
-	in   *instance
-	path string
-}
-
-func (m *mountedReceiver) Connect(ctx context.Context) error {
-	m.in.mount(m.path, m.Handler())
-	return m.Input.Connect(ctx)
-}
-
-func (m *mountedReceiver) Close(ctx context.Context) error {
-	m.in.unmount(m.Handler())
-	return m.Input.Close(ctx)
-}
-
-func (in *instance) mount(path string, h http.Handler) {
+// Mount is the instance's wcwebhook.Mounter: its woocommerce_webhook input
+// (the project's input as the pipeline configures it: signature checks,
+// spool, registration, delete confirmation) opens no listener; while it is
+// connected, deliveries to <public-url>/elements/api-v2/events/woocommercerest/<id>
+// on the server's listener reach its handler at its path.
+func (in *instance) Mount(path string, h http.Handler) (func(), error) {
 	in.mu.Lock()
 	in.receiver, in.recvPath = h, path
 	in.mu.Unlock()
+	return func() { in.unmount(h) }, nil
 }
 
 func (in *instance) unmount(h http.Handler) {

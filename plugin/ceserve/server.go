@@ -100,12 +100,18 @@ type Options struct {
 
 // Server is a running `wooevents serve`.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	creds   credentials
-	reg     *registry
-	env     *service.Environment
-	metrics *service.Metrics // nil without MetricsAddress
+	opts  Options
+	log   *slog.Logger
+	creds credentials
+	reg   *registry
+	env   *service.Environment
+	// schema is every instance's config schema (StreamBuilder.SetSchema):
+	// one copy, where each builder would make and keep its own.
+	schema *service.ConfigSchema
+	// metricsNames are the metrics exporters of env, which every
+	// instance's environment copies.
+	metricsNames []string
+	metrics      *service.Metrics // nil without MetricsAddress
 
 	closeMetrics  func(context.Context) error
 	ln, metricsLn net.Listener
@@ -170,6 +176,8 @@ func New(opts Options) (*Server, error) {
 	if s.env, err = pipelineEnvironment(); err != nil {
 		return nil, fmt.Errorf("instance pipelines: %w", err)
 	}
+	s.schema = s.env.FullConfigSchema("", "")
+	s.env.WalkMetrics(func(name string, _ *service.ConfigView) { s.metricsNames = append(s.metricsNames, name) })
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}

@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"gopkg.in/yaml.v3"
 
 	"github.com/wooevents/wooevents/internal/buildinfo"
 	"github.com/wooevents/wooevents/internal/retry"
@@ -153,6 +155,10 @@ type httpCallback struct {
 	maxRetryAfter time.Duration
 	userAgent     string
 	log           *service.Logger
+	mgr           *service.Resources
+	// resources are the resource names attempt_processors mention, built
+	// by Connect.
+	resources []string
 
 	mDelivered *service.MetricCounter
 	mFailed    *service.MetricCounter
@@ -170,6 +176,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 func newHTTPCallback(conf *service.ParsedConfig, mgr *service.Resources) (*httpCallback, error) {
 	o := &httpCallback{
 		log:        mgr.Logger(),
+		mgr:        mgr,
 		clock:      systemClock{},
 		sleep:      retry.Sleep,
 		mDelivered: mgr.Metrics().NewCounter("callback_delivered"),
@@ -193,6 +200,9 @@ func newHTTPCallback(conf *service.ParsedConfig, mgr *service.Resources) (*httpC
 	}
 	if o.procs, err = conf.FieldProcessorList(hcFieldAttemptProcessors); err != nil {
 		return nil, err
+	}
+	if raw, err := conf.FieldAny(hcFieldAttemptProcessors); err == nil {
+		o.resources = resourceNames(raw, nil)
 	}
 	timeout, err := conf.FieldDuration(hcFieldTimeout)
 	if err != nil {
@@ -236,7 +246,54 @@ func newHTTPCallback(conf *service.ParsedConfig, mgr *service.Resources) (*httpC
 	return o, nil
 }
 
-func (o *httpCallback) Connect(context.Context) error { return nil }
+// Connect builds the processor and cache resources that attempt_processors
+// name (`resource: signer`, a cache processor's `resource`), one after the
+// other. Benthos builds a resource on its first use, under a read lock: the
+// first attempts of the messages in flight at once would each build it,
+// racing on the result (and a build that loses the race can call a cleared
+// constructor and crash the process).
+func (o *httpCallback) Connect(ctx context.Context) error {
+	for _, name := range o.resources {
+		var err error
+		switch {
+		case o.mgr.HasProcessor(name):
+			err = o.mgr.AccessProcessor(ctx, name, func(*service.ResourceProcessor) {})
+		case o.mgr.HasCache(name):
+			err = o.mgr.AccessCache(ctx, name, func(service.Cache) {})
+		}
+		if err != nil {
+			return fmt.Errorf("attempt_processors resource %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// resourceNames appends to names the string values of every `resource` key
+// in a processor list's configuration, each name once.
+func resourceNames(v any, names []string) []string {
+	switch v := v.(type) {
+	case *yaml.Node: // what FieldAny gives for each processor of a list
+		var decoded any
+		if v.Decode(&decoded) == nil {
+			names = resourceNames(decoded, names)
+		}
+	case map[string]any:
+		for k, e := range v {
+			if name, ok := e.(string); ok && k == "resource" {
+				if !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+				continue
+			}
+			names = resourceNames(e, names)
+		}
+	case []any:
+		for _, e := range v {
+			names = resourceNames(e, names)
+		}
+	}
+	return names
+}
 
 // attemptResult is the outcome of one attempt.
 type attemptResult struct {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,4 +320,84 @@ func TestUserAgentCarriesVersion(t *testing.T) {
 	require.NoError(t, o.Write(context.Background(), eventMsg(`{}`)))
 	require.Len(t, reqs(), 1)
 	assert.Equal(t, "wooevents/9.8.7-test", reqs()[0].header.Get("User-Agent"))
+}
+
+// TestAttemptProcessorResourcesBuiltOnce: benthos builds a processor
+// resource on its first use under a read lock, so the first attempts of
+// messages in flight at once would each build (and race on) the signer
+// resource they name. Connect builds it first: once.
+func TestAttemptProcessorResourcesBuiltOnce(t *testing.T) {
+	var builds atomic.Int32
+	env := service.NewEnvironment()
+	require.NoError(t, env.RegisterProcessor("test_slow_signer", service.NewConfigSpec(),
+		func(*service.ParsedConfig, *service.Resources) (service.Processor, error) {
+			builds.Add(1)
+			time.Sleep(100 * time.Millisecond) // a window for concurrent first uses
+			return slowSigner{}, nil
+		}))
+	srv, reqs := recordingServer(t, func(int, http.ResponseWriter, *http.Request, []byte) {})
+	const n = 8
+	b := env.NewStreamBuilder()
+	require.NoError(t, b.SetYAML(fmt.Sprintf(`
+input:
+  generate:
+    count: %d
+    interval: ""
+    mapping: 'root = {"n": counter()}'
+output:
+  http_callback:
+    url: %s
+    attempt_processors:
+      - resource: signer
+    metadata:
+      include_prefixes: [ "x-signed" ]
+    max_in_flight: %d
+processor_resources:
+  - label: signer
+    test_slow_signer: {}
+logger:
+  level: warn
+`, n, srv.URL, n)))
+	stream, err := b.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, stream.Run(ctx))
+	got := reqs()
+	require.Len(t, got, n)
+	for _, r := range got {
+		assert.Equal(t, "yes", r.header.Get("X-Signed"), "every request went through the signer")
+	}
+	assert.Equal(t, int32(1), builds.Load(), "the signer resource is built once")
+}
+
+// slowSigner marks a message as signed.
+type slowSigner struct{}
+
+func (slowSigner) Process(_ context.Context, m *service.Message) (service.MessageBatch, error) {
+	m.MetaSetMut("x-signed", "yes")
+	return service.MessageBatch{m}, nil
+}
+
+func (slowSigner) Close(context.Context) error { return nil }
+
+func TestResourceNames(t *testing.T) {
+	conf, err := httpCallbackSpec().ParseYAML(`
+url: http://127.0.0.1:1/callback
+attempt_processors:
+  - resource: signer_a
+  - branch:
+      processors:
+        - resource: signer_b
+        - cache:
+            resource: tokens
+            operator: get
+            key: k
+  - resource: signer_a
+  - mapping: 'root = this'
+`, nil)
+	require.NoError(t, err)
+	raw, err := conf.FieldAny(hcFieldAttemptProcessors)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"signer_a", "signer_b", "tokens"}, resourceNames(raw, nil))
 }

@@ -93,7 +93,9 @@ The connection is checked when the output connects. When the cluster is unreacha
 output retries with a growing back-off (1s to 30s when unreachable, 10s to 5m when the credentials are rejected).
 
 To keep the events of one WooCommerce object in order, key records by the object (see the example) so they land on one
-partition, and keep `+"`max_in_flight: 1`"+` (or batch upstream) if strict ordering across retries matters.`).
+partition, and set `+"`max_in_flight: 1`"+` with `+"`batching`"+` for throughput: with several batches in flight, two of them
+can reach a partition in either order (Benthos hands them to the output concurrently). A batch that fails and is
+retried can still land after later ones.`).
 		Fields(
 			service.NewStringListField(kfoFieldSeedBrokers).
 				Description("A list of broker addresses to connect to in order to establish connections. An item that contains commas is split into several addresses.").

@@ -45,6 +45,16 @@ const (
 	DefaultRetryMaxInterval     = 30 * time.Second
 )
 
+// IdleConnTimeout is how long a Client built by New keeps an idle
+// connection to the store. It is shorter than the 5 s keep-alive of Apache
+// and LiteSpeed, the usual WordPress servers, so the client closes an idle
+// connection before the store does (no request goes out on a connection the
+// store is closing), and a poll input between two polls holds no connection:
+// each one costs two goroutines and two 4 KiB buffers, which adds up with
+// hundreds of instances in one `wooevents serve`. Pages of one poll or
+// backfill follow each other within milliseconds and reuse their connection.
+const IdleConnTimeout = 4 * time.Second
+
 // maxBodyBytes bounds how much of a response is read (a list page of 100
 // orders is a few hundred KiB; 64 MiB leaves room for heavy metadata).
 const maxBodyBytes = 64 << 20
@@ -109,6 +119,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, auth: cfg.EffectiveAuth(), base: base, hc: cfg.HTTPClient}
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.IdleConnTimeout = IdleConnTimeout
 		if cfg.TLS != nil {
 			tr.TLSClientConfig = cfg.TLS.Clone()
 		}

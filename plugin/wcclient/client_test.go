@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -853,4 +854,44 @@ func TestListPageFieldsAndRelease(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, p.Items, 10)
 	assert.Nil(t, p.Fields, "ListPage picks no fields")
+}
+
+// A connection reused by back-to-back requests is closed by the client once
+// it has been idle for IdleConnTimeout: an idle poll input holds none.
+func TestIdleConnectionClosed(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	closed := make(chan time.Time, 4)
+	srv := httptest.NewUnstartedServer(okJSON(`[]`))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		case http.StateClosed:
+			closed <- time.Now()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := New(Config{StoreURL: srv.URL, ConsumerKey: testKey, ConsumerSecret: testSecret})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+
+	for range 3 {
+		_, err := c.Do(context.Background(), http.MethodGet, "orders", nil, nil, nil)
+		require.NoError(t, err)
+	}
+	last := time.Now()
+	mu.Lock()
+	assert.Equal(t, 1, opened, "back-to-back requests share one connection")
+	mu.Unlock()
+	select {
+	case at := <-closed:
+		idle := at.Sub(last)
+		assert.GreaterOrEqual(t, idle, IdleConnTimeout-200*time.Millisecond, "closed before it was idle for IdleConnTimeout")
+	case <-time.After(IdleConnTimeout + 5*time.Second):
+		t.Fatalf("the idle connection was still open %s after the last request", IdleConnTimeout+5*time.Second)
+	}
 }

@@ -2,15 +2,16 @@
 // receiving WooCommerce webhook deliveries, verifying their signatures,
 // normalizing them into wcevent events and handing them to a sink, one per
 // ack mode: the delivered sink answers after the pipeline acked (`ack:
-// delivered`), the spooled sink after a durable bbolt spool write (`ack:
-// spooled`). Per store, it optionally registers and heals the store's
+// delivered`), the spooled sink after a durable spool write (`ack:
+// spooled`, package spool: an append-only log of segment files). Per store, it optionally registers and heals the store's
 // webhooks and confirms `*.deleted` deliveries over the REST API.
 //
 // Files: input.go (spec, lifecycle), config.go (parsing, no defaults outside
 // the spec), handler.go (HTTP: routing, limits, verification), sink.go (the
 // sink interface and the delivered sink), spooled.go (the spooled sink),
 // delivery.go (a verified delivery, its event, message and spool record),
-// confirm.go (delete checks), register.go (webhook registration).
+// confirm.go (delete checks), register.go (webhook registration), mount.go
+// (serving on a host's listener instead of its own).
 package wcwebhook
 
 import (
@@ -137,8 +138,11 @@ func Spec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Receives WooCommerce webhook deliveries over HTTP, verifies them and emits normalized change events.").
 		Description(`
-Runs its own HTTP server. Every delivery's `+"`X-WC-Webhook-Signature`"+` (base64 HMAC-SHA256 of the exact raw body) is checked in
-constant time against the store's secrets before anything else is read from it. Answers:
+Runs its own HTTP server on `+"`address`"+`, unless the program running the pipeline serves it on a listener of its own
+(`+"`wooevents serve`"+` mounts every webhook instance's input on its API listener; `+"`address`"+`, `+"`cert_file`"+`, `+"`key_file`"+`,
+`+"`read_header_timeout`"+` and `+"`idle_timeout`"+` are then unused). Every delivery's `+"`X-WC-Webhook-Signature`"+` (base64
+HMAC-SHA256 of the exact raw body) is checked in constant time against the store's secrets before anything else is
+read from it. Answers:
 
 - 200: accepted (after the pipeline acked, or after the spool write, see `+"`ack`"+`); also WooCommerce's unsigned ping
   (`+"`webhook_id=N`"+`, not emitted) and deliveries of topics not listed in `+"`topics`"+` (dropped, so that WooCommerce does not
@@ -194,14 +198,14 @@ refuses as invalid is skipped with a warning.
 
 ### Spooled acknowledgement
 
-With `+"`ack: spooled`"+` a delivery is written to a bbolt file in `+"`spool_dir`"+` and fsynced (concurrent requests share commits)
-before the 200; the pipeline is fed from the spool and entries are removed only after their ack, nacked ones are
-retried. After a crash every delivery answered 200 is emitted on restart (at least once). When the spool holds
+With `+"`ack: spooled`"+` a delivery is appended to a log of segment files in `+"`spool_dir`"+` and fdatasynced (concurrent
+requests share one write and one sync) before the 200; the pipeline is fed from the spool and entries are removed
+only after their ack, nacked ones are retried. After a crash every delivery answered 200 is emitted on restart (at least once). When the spool holds
 `+"`spool_max_bytes`"+` the input answers 503 rather than dropping. Gauge: `+"`woocommerce_spool_depth`"+`.
 `).
 		Fields(
 			service.NewStringField(fieldAddress).
-				Description("Address to listen on. WordPress only delivers to ports 80, 443 and 8080 unless the shop changes the `http_allowed_safe_ports` filter.").
+				Description("Address to listen on. WordPress only delivers to ports 80, 443 and 8080 unless the shop changes the `http_allowed_safe_ports` filter. Unused when the program running the pipeline serves the input on its own listener (`wooevents serve`).").
 				Default("0.0.0.0:8080"),
 			service.NewStringField(fieldPath).
 				Description("Path deliveries are posted to. With `stores`, `<path>/<store name>` selects a store.").
@@ -345,15 +349,17 @@ func init() {
 
 // Input is the woocommerce_webhook input. It implements service.BatchInput.
 type Input struct {
-	conf   inputConfig
-	log    *service.Logger
-	m      *metrics
-	h      *handler
-	sink   sink
-	stores []*storeREST // stores with REST credentials
+	conf    inputConfig
+	log     *service.Logger
+	m       *metrics
+	h       *handler
+	sink    sink
+	stores  []*storeREST // stores with REST credentials
+	mounter Mounter      // the host's listener (SetMounter); nil: the input listens on address
 
 	mu        sync.Mutex
 	srv       *http.Server
+	unmount   func() // while mounted on the host's listener
 	addr      net.Addr
 	serveErr  chan error
 	connected bool
@@ -370,7 +376,7 @@ func New(conf *service.ParsedConfig, mgr *service.Resources) (*Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Input{conf: c, log: mgr.Logger(), m: newMetrics(mgr.Metrics())}
+	in := &Input{conf: c, log: mgr.Logger(), m: newMetrics(mgr.Metrics()), mounter: mounterOf(mgr)}
 	if c.certFile != "" {
 		if _, err := tls.LoadX509KeyPair(c.certFile, c.keyFile); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", fieldCertFile, fieldKeyFile, err)
@@ -442,14 +448,16 @@ func (in *Input) closeClients() {
 func (in *Input) Handler() http.Handler { return in.h }
 
 // Addr is the address the server listens on once connected (useful with
-// port 0), nil before.
+// port 0), nil before, and nil when the input is mounted on its host's
+// listener (SetMounter).
 func (in *Input) Addr() net.Addr {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.addr
 }
 
-// Connect starts the HTTP server and the webhook registration.
+// Connect starts the HTTP server, or mounts the handler on the host's
+// listener (SetMounter), and the webhook registration.
 func (in *Input) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -457,6 +465,16 @@ func (in *Input) Connect(ctx context.Context) error {
 		return service.ErrEndOfInput
 	}
 	if in.connected {
+		return nil
+	}
+	if in.mounter != nil {
+		unmount, err := in.mounter.Mount(in.conf.path, in.h)
+		if err != nil {
+			return fmt.Errorf("mounting on the host's listener: %w", err)
+		}
+		in.unmount, in.connected = unmount, true
+		in.log.Infof("woocommerce_webhook: receiving %s on the host's listener (ack: %s)", in.conf.path, in.conf.ack)
+		in.startRegistrations()
 		return nil
 	}
 	ln, err := net.Listen("tcp", in.conf.address)
@@ -485,11 +503,16 @@ func (in *Input) Connect(ctx context.Context) error {
 	}()
 	in.srv, in.addr, in.serveErr, in.connected = srv, ln.Addr(), errCh, true
 	in.logRoutes(ln.Addr())
+	in.startRegistrations()
+	return nil
+}
 
+// startRegistrations starts the webhook registration once (a reconnect
+// keeps it running). Called under mu.
+func (in *Input) startRegistrations() {
 	if in.regs == nil {
 		in.regs = startRegistrations(in.stores)
 	}
-	return nil
 }
 
 // logRoutes says where each store's deliveries are received.
@@ -513,7 +536,8 @@ func (in *Input) logRoutes(addr net.Addr) {
 }
 
 // serverFailed reports (once) a server that stopped on its own, so that
-// ReadBatch can ask for a reconnect.
+// ReadBatch can ask for a reconnect. A mounted input has no server of its
+// own (serveErr is nil and never ready).
 func (in *Input) serverFailed() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -538,16 +562,21 @@ func (in *Input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	return in.sink.read(ctx)
 }
 
-// Close stops the server gracefully (in-flight requests finish within ctx),
-// closes the sink, stops registration once any check in flight has finished
-// and, with delete_on_close, then removes the managed webhooks.
+// Close stops the server gracefully (in-flight requests finish within ctx)
+// or unmounts the handler from the host's listener, closes the sink, stops
+// registration once any check in flight has finished and, with
+// delete_on_close, then removes the managed webhooks.
 func (in *Input) Close(ctx context.Context) error {
 	var err error
 	in.closeOnce.Do(func() {
 		in.mu.Lock()
 		in.closed = true
-		srv, regs := in.srv, in.regs
+		srv, regs, unmount := in.srv, in.regs, in.unmount
+		in.unmount = nil
 		in.mu.Unlock()
+		if unmount != nil {
+			unmount() // the host answers new deliveries itself from now on
+		}
 		in.sink.stop()
 		if srv != nil {
 			if serr := srv.Shutdown(ctx); serr != nil {

@@ -1,6 +1,7 @@
 package wcwebhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -55,21 +56,38 @@ func (f *spooledSink) stop() {}
 
 func (f *spooledSink) close() error { return f.sp.Close() }
 
-// spooledNote travels with the in-memory copy of a just spooled delivery to
-// the feeder, which then need not decode the record or parse the body again.
+// spooledNote stands for a just spooled delivery in the spool's memory, so
+// that the feeder need not decode the record or parse the body again: the
+// message built at accept time, or, for a delete that may need a check over
+// REST, the delivery and its fields (the message depends on the check).
 type spooledNote struct {
-	d delivery // Body aliases the record
-	f wcevent.ObjectFields
+	msg *service.Message // pristine: every emission gets a copy
+	d   delivery         // Body is the note's own copy
+	f   wcevent.ObjectFields
 }
 
+// recordPool recycles record buffers: given a note, the spool keeps no
+// reference to a record once Append returns.
+var recordPool = sync.Pool{New: func() any { return new([]byte) }}
+
 func (s *spooledSink) accept(_ context.Context, d *delivery, f wcevent.ObjectFields) outcome {
-	// The spool keeps the record (its in-memory copy feeds the pipeline), so
-	// it is not pooled.
-	rec := d.appendRecord(make([]byte, 0, recordSize(d)))
-	note := &spooledNote{d: *d, f: f}
-	note.d.Body = rec[len(rec)-len(d.Body):]
-	note.d.ReceivedAt = time.Unix(0, d.ReceivedAt.UnixNano()).UTC() // as decodeRecord has it
+	buf := recordPool.Get().(*[]byte)
+	if n := recordSize(d); cap(*buf) < n {
+		*buf = make([]byte, 0, n)
+	}
+	rec := d.appendRecord((*buf)[:0])
+	dd := *d
+	dd.ReceivedAt = time.Unix(0, d.ReceivedAt.UnixNano()).UTC() // as decodeRecord has it
+	note := &spooledNote{}
+	if ev := dd.event(f); ev.Action == wcevent.ActionDeleted && len(s.checks.byStore) > 0 {
+		note.d, note.f = dd, f
+		note.d.Body = bytes.Clone(d.Body)
+	} else {
+		note.msg = dd.message(&ev, "")
+	}
 	_, err := s.sp.Append(rec, note)
+	*buf = rec[:0]
+	recordPool.Put(buf)
 	switch {
 	case err == nil:
 		return ok200
@@ -166,7 +184,9 @@ func (f *spooledSink) prepare(ctx context.Context, rec spool.Record) *service.Me
 		fields wcevent.ObjectFields
 		err    error
 	)
-	if n, ok := rec.Note.(*spooledNote); ok {
+	if n, ok := rec.Note.(*spooledNote); ok && n.msg != nil {
+		return n.msg.Copy() // no check applies: only deletes are checked
+	} else if ok {
 		d, fields = n.d, n.f
 	} else if d, err = decodeRecord(rec.Value); err == nil {
 		fields, err = wcevent.ExtractFields(d.Body)

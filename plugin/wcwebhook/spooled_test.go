@@ -2,6 +2,7 @@ package wcwebhook
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/wooevents/wooevents/plugin/wcevent"
 )
@@ -271,4 +273,75 @@ func TestSpooledNoteMatchesRecord(t *testing.T) {
 		assert.Equal(t, vb, va, k)
 		assert.NotEmpty(t, va, k)
 	}
+}
+
+// TestSpooledReadsBboltSpool: a spool directory written by an earlier
+// version (bbolt, records of version 1 and 2) is read after the upgrade:
+// its deliveries are emitted with their fields, and the bbolt file is gone.
+func TestSpooledReadsBboltSpool(t *testing.T) {
+	dir := t.TempDir()
+	received := time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
+	v2 := delivery{StoreName: "eu", Store: testStore, Topic: "order.updated", Resource: "order", Action: "updated",
+		WebhookID: "7", DeliveryID: "d-2", ReceivedAt: received, Body: orderBody}
+	// Version 1: no store name.
+	v1 := []byte{recordV1}
+	for _, s := range []string{testStore, "product.created", "product", "created", "8", "d-1"} {
+		v1 = binary.AppendUvarint(v1, uint64(len(s)))
+		v1 = append(v1, s...)
+	}
+	v1 = binary.AppendVarint(v1, received.UnixNano())
+	v1 = append(v1, `{"id":77,"date_modified_gmt":"2026-11-28T09:29:00"}`...)
+
+	db, err := bolt.Open(filepath.Join(dir, "webhook-spool.db"), 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("deliveries"))
+		if err != nil {
+			return err
+		}
+		for i, rec := range [][]byte{v1, v2.appendRecord(nil)} {
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], uint64(i+1))
+			if err := b.Put(k[:], rec); err != nil {
+				return err
+			}
+		}
+		return b.SetSequence(2)
+	}))
+	require.NoError(t, db.Close())
+
+	res := service.MockResources()
+	f, err := openSpooledSink(dir, 1<<20, &deleteChecks{}, res.Logger(), newMetrics(res.Metrics()))
+	require.NoError(t, err)
+	defer f.close()
+	_, err = os.Stat(filepath.Join(dir, "webhook-spool.db"))
+	assert.True(t, os.IsNotExist(err), "migrated into the log")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var msgs []*service.Message
+	for range 2 {
+		batch, ack, err := f.read(ctx)
+		require.NoError(t, err)
+		require.Len(t, batch, 1)
+		msgs = append(msgs, batch[0])
+		require.NoError(t, ack(ctx, nil))
+	}
+	first, err := msgs[0].AsBytes()
+	require.NoError(t, err)
+	assert.Equal(t, "77", gjson.GetBytes(first, "object_id").Str)
+	assert.Equal(t, "product", gjson.GetBytes(first, "resource").Str)
+	topic, _ := msgs[0].MetaGet(MetaTopic)
+	assert.Equal(t, "product.created", topic)
+	_, hasStore := msgs[0].MetaGet(MetaStoreName)
+	assert.False(t, hasStore, "version 1 records have no store name")
+
+	second, err := msgs[1].AsBytes()
+	require.NoError(t, err)
+	assert.Equal(t, "42", gjson.GetBytes(second, "object_id").Str)
+	assert.Equal(t, "processing", gjson.GetBytes(second, "data.status").Str)
+	store, _ := msgs[1].MetaGet(MetaStoreName)
+	assert.Equal(t, "eu", store)
+	id, _ := msgs[1].MetaGet(MetaDeliveryID)
+	assert.Equal(t, "d-2", id)
 }
