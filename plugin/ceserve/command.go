@@ -25,6 +25,7 @@ const (
 	flagLogFormat      = "log-format"
 	flagRegisterWait   = "register-timeout"
 	flagMaxInFlight    = "callback-max-in-flight"
+	flagIdleStop       = "idle-stop"
 )
 
 // shutdownTimeout bounds the graceful stop of every instance on SIGTERM.
@@ -62,6 +63,8 @@ bytes, hex or base64) seals the stored instances with AES-GCM. See docs/serve.md
 				Usage: "logfmt or json"},
 			&cli.IntFlag{Name: flagMaxInFlight, Value: DefaultCallbackMaxInFlight,
 				Usage: "notifications each instance sends at once (the callback output's max_in_flight; the YAML pipelines use 16)"},
+			&cli.DurationFlag{Name: flagIdleStop, Value: DefaultIdleStop, EnvVars: []string{"WOOEVENTS_IDLE_STOP"},
+				Usage: "stop a polling instance's pipeline while it has nothing to do and its next poll is at least this far away, and build it again for that poll (0: keep every pipeline running)"},
 			&cli.DurationFlag{Name: flagRegisterWait, Value: defaultTimeout,
 				Usage: "how long creating a webhook instance waits for its webhooks to be registered in the store"},
 		},
@@ -80,6 +83,7 @@ bytes, hex or base64) seals the stored instances with AES-GCM. See docs/serve.md
 				Logger:              logger,
 				RegisterTimeout:     c.Duration(flagRegisterWait),
 				CallbackMaxInFlight: c.Int(flagMaxInFlight),
+				IdleStop:            c.Duration(flagIdleStop),
 			}
 			if k := os.Getenv(EnvInstancesKey); k != "" {
 				if opts.InstancesKey, err = ParseInstancesKey(k); err != nil {

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wooevents/wooevents/plugin/ceimport"
+	"github.com/wooevents/wooevents/plugin/wcpoll"
 	"github.com/wooevents/wooevents/plugin/wcwebhook"
 )
 
@@ -66,6 +67,9 @@ type instance struct {
 	receiver http.Handler // the webhook input's handler while connected
 	recvPath string
 	cur      *pipelineRun // nil when stopped
+
+	// idle carries the poll input's latest idle notice (wcpoll.IdleNotifier).
+	idle chan time.Time
 }
 
 // pipelineRun is one start of the instance's pipeline (until stop).
@@ -75,7 +79,8 @@ type pipelineRun struct {
 }
 
 func newInstance(srv *Server, rec *Record, parsed *ceimport.Instance) *instance {
-	return &instance{srv: srv, id: rec.ID, rec: rec, parsed: parsed, st: newStatus(parsed.Mode())}
+	return &instance{srv: srv, id: rec.ID, rec: rec, parsed: parsed, st: newStatus(parsed.Mode()),
+		idle: make(chan time.Time, 1)}
 }
 
 // label is the pipeline input's label: it names the instance's webhooks in
@@ -120,12 +125,24 @@ func (in *instance) loop(ctx context.Context, r *pipelineRun, rec *Record, parse
 		<-in.srv.building
 		if err == nil {
 			in.st.pipelineStarted()
-			err = strm.Run(ctx)
+			var next time.Time
+			next, err = in.run(ctx, strm)
 			if ctx.Err() != nil {
-				if serr := strm.StopWithin(stopTimeout); serr != nil {
-					in.srv.log.Warn("instance pipeline did not stop gracefully", "instance", in.id, "error", serr)
-				}
 				return
+			}
+			if !next.IsZero() {
+				// Idle: nothing to do until the next poll, for which the
+				// pipeline is built again (from its checkpoint).
+				in.st.pipelineIdle(next)
+				wait = restartMin
+				t := time.NewTimer(time.Until(next))
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				continue
 			}
 			if err == nil {
 				err = errors.New("the pipeline ended")
@@ -141,6 +158,61 @@ func (in *instance) loop(ctx context.Context, r *pipelineRun, rec *Record, parse
 		case <-t.C:
 		}
 		wait = min(wait*2, restartMax)
+	}
+}
+
+// run runs strm until ctx ends, the stream fails, or its poll input is
+// idle with its next poll at least Options.IdleStop away. In the first
+// and the last case it stops the stream gracefully (the poll input stores
+// its checkpoint); next is the idle input's next poll, zero otherwise.
+func (in *instance) run(ctx context.Context, strm *service.Stream) (next time.Time, err error) {
+	select { // a notice of an earlier run
+	case <-in.idle:
+	default:
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- strm.Run(runCtx) }()
+wait:
+	for {
+		select {
+		case err = <-done:
+			if ctx.Err() == nil {
+				return time.Time{}, err // the stream ended or failed on its own
+			}
+			break wait // stopped: stop it gracefully
+		case t := <-in.idle:
+			if time.Until(t) < in.srv.opts.IdleStop {
+				continue // the next poll is near: keep the pipeline
+			}
+			next = t
+			cancel()
+			if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) {
+				in.srv.log.Warn("instance pipeline stopped with an error when idle", "instance", in.id, "error", rerr)
+			}
+			break wait
+		}
+	}
+	if serr := strm.StopWithin(stopTimeout); serr != nil {
+		in.srv.log.Warn("instance pipeline did not stop gracefully", "instance", in.id, "error", serr)
+	}
+	return next, nil
+}
+
+// Idle is the instance's wcpoll.IdleNotifier: the poll input has nothing
+// to do until next. It keeps the latest notice.
+func (in *instance) Idle(next time.Time) {
+	for {
+		select {
+		case in.idle <- next:
+			return
+		default:
+		}
+		select {
+		case <-in.idle:
+		default:
+		}
 	}
 }
 
@@ -238,6 +310,10 @@ func (in *instance) build(rec *Record, parsed *ceimport.Instance) (*service.Stre
 		// The woocommerce_webhook input, built when the stream runs, serves
 		// on the server's listener (Mount) instead of opening its own.
 		wcwebhook.SetMounter(strm.Resources(), in)
+	}
+	if parsed.Mode() == ModePolling && in.srv.opts.IdleStop > 0 {
+		// The woocommerce_poll input tells when it is idle (run).
+		wcpoll.SetIdleNotifier(strm.Resources(), in)
 	}
 	if err := initResources(strm, conf); err != nil {
 		return nil, err

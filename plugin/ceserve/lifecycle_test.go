@@ -254,3 +254,40 @@ func TestRestartResumes(t *testing.T) {
 	assert.Equal(t, 2, cb.keys()[keyA], "nothing delivered before the restart is sent again")
 	assert.Empty(t, cb.rejections())
 }
+
+// With Options.IdleStop, a polling instance with nothing to do stops its
+// pipeline until its next poll (its status says until when, its state
+// stays running) and builds it again for that poll: an order created
+// while it is stopped reaches the callback once, from the checkpoint, and
+// the instance goes idle again after delivering it.
+func TestIdleInstanceStopsBetweenPolls(t *testing.T) {
+	sim := startSim(t)
+	cb := newCallback(t, fixtureSigKey)
+	ts := newTestServer(t, "", func(o *Options) { o.IdleStop = time.Second })
+	body := editBody(t, pollingBody(t, sim, cb.URL()), map[string]any{"event.poller.refresh_interval": "0.05"}, nil) // 3 s
+	in := ts.create(t, body)
+
+	st := ts.waitStatus(t, in.ID, "idle after its first poll", func(st Status) bool { return polled(st) && st.IdleUntil != nil })
+	assert.Equal(t, StateRunning, st.State)
+	first := *st.IdleUntil
+	assert.WithinDuration(t, time.Now().Add(3*time.Second), first, 3*time.Second)
+	in1 := ts.get(in.ID)
+	require.NotNil(t, in1)
+	in1.mu.Lock()
+	assert.NotNil(t, in1.cur, "the instance is still started (its pipeline sleeps)")
+	in1.mu.Unlock()
+	polls := sim.Requests(http.MethodGet, "/wp-json/wc/v3/orders")
+	require.Never(t, func() bool { return sim.Requests(http.MethodGet, "/wp-json/wc/v3/orders") > polls },
+		time.Until(first)-300*time.Millisecond, tick, "no poll while idle")
+
+	oid, err := sim.Create(wcsim.Orders, map[string]any{"status": "processing"})
+	require.NoError(t, err)
+	key := "orders/" + strconv.FormatInt(oid, 10) + "/CREATED"
+	require.Eventually(t, func() bool { return cb.has(key) }, waitFor, tick, "the order arrives through the rebuilt pipeline")
+	st = ts.waitStatus(t, in.ID, "idle again after delivering", func(st Status) bool {
+		return st.IdleUntil != nil && st.IdleUntil.After(first) && st.Events.Delivered >= 1
+	})
+	assert.Equal(t, StateRunning, st.State)
+	assert.Greater(t, sim.Requests(http.MethodGet, "/wp-json/wc/v3/orders"), polls)
+	assert.Equal(t, 1, cb.keys()[key], "delivered once")
+}

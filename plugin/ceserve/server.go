@@ -59,6 +59,9 @@ const (
 	// DefaultCallbackMaxInFlight is the notifications an instance sends at
 	// once.
 	DefaultCallbackMaxInFlight = 4
+	// DefaultIdleStop is `serve --idle-stop`: instances polling every
+	// minute or more stop their pipelines between polls.
+	DefaultIdleStop = 30 * time.Second
 )
 
 // Options configure a Server.
@@ -92,6 +95,12 @@ type Options struct {
 	// max_in_flight (default DefaultCallbackMaxInFlight; the YAML pipelines
 	// use 16): each one is a goroutine per instance.
 	CallbackMaxInFlight int
+	// IdleStop stops a polling instance's pipeline when it has nothing to
+	// do (every resource polled, every notification delivered or
+	// dead-lettered) and its next poll is at least this far away, and
+	// builds it again for that poll: an idle instance then holds no
+	// goroutines and almost no memory. Zero keeps every pipeline running.
+	IdleStop time.Duration
 	// RegisterTimeout bounds how long creating a webhook instance waits for
 	// its first webhook registration (default 30s); after it the instance is
 	// created and its status tells how registration goes.

@@ -66,6 +66,7 @@ type status struct {
 
 	lastPoll, lastPollOK time.Time
 	lastPollStatus       string
+	idleUntil            time.Time // the pipeline is stopped until then (idle)
 	lag                  map[string]float64
 
 	delivered, deadLettered         int64
@@ -127,9 +128,17 @@ func (s *status) restart(mode string) {
 
 func (s *status) pipelineStarted() {
 	s.update(func(now time.Time) {
-		s.running, s.started = true, now
+		if s.idleUntil.IsZero() {
+			s.started = now // not a wake-up from idle: the instance (re)started
+		}
+		s.running, s.idleUntil = true, time.Time{}
 		s.pipeline.ok(now)
 	})
+}
+
+// pipelineIdle records that the pipeline was stopped, idle, until next.
+func (s *status) pipelineIdle(next time.Time) {
+	s.update(func(time.Time) { s.idleUntil = next })
 }
 
 func (s *status) pipelineFailed(reason string) {
@@ -137,7 +146,7 @@ func (s *status) pipelineFailed(reason string) {
 }
 
 func (s *status) pipelineStopped() {
-	s.update(func(time.Time) { s.running = false })
+	s.update(func(time.Time) { s.running, s.idleUntil = false, time.Time{} })
 }
 
 // counter is called for every counter increment of the pipeline.
@@ -263,17 +272,20 @@ func (s *status) firstRegistration(ctx context.Context) (reason string, ok bool)
 
 // Status is an instance's state as the API shows it.
 type Status struct {
-	State               string          `json:"state"`
-	Reason              string          `json:"reason,omitempty"`
-	Since               *time.Time      `json:"since,omitempty"`
-	Mode                string          `json:"mode"`
-	LastPoll            *time.Time      `json:"lastPoll,omitempty"`
-	LastPollStatus      string          `json:"lastPollStatus,omitempty"`
-	LastSuccessfulPoll  *time.Time      `json:"lastSuccessfulPoll,omitempty"`
-	WatermarkLagSeconds *float64        `json:"watermarkLagSeconds,omitempty"`
-	Webhooks            *WebhookHealth  `json:"webhooks,omitempty"`
-	Events              EventCounts     `json:"events"`
-	Parts               map[string]Part `json:"parts"`
+	State               string     `json:"state"`
+	Reason              string     `json:"reason,omitempty"`
+	Since               *time.Time `json:"since,omitempty"`
+	Mode                string     `json:"mode"`
+	LastPoll            *time.Time `json:"lastPoll,omitempty"`
+	LastPollStatus      string     `json:"lastPollStatus,omitempty"`
+	LastSuccessfulPoll  *time.Time `json:"lastSuccessfulPoll,omitempty"`
+	WatermarkLagSeconds *float64   `json:"watermarkLagSeconds,omitempty"`
+	// IdleUntil is set while a polling instance's pipeline is stopped
+	// because it has nothing to do until its next poll (Options.IdleStop).
+	IdleUntil *time.Time      `json:"idleUntil,omitempty"`
+	Webhooks  *WebhookHealth  `json:"webhooks,omitempty"`
+	Events    EventCounts     `json:"events"`
+	Parts     map[string]Part `json:"parts"`
 }
 
 // Part is the health of one side of an instance.
@@ -342,6 +354,7 @@ func (s *status) snapshot() Status {
 	}
 	if s.mode == ModePolling {
 		out.LastPoll, out.LastPollStatus, out.LastSuccessfulPoll = timePtr(s.lastPoll), s.lastPollStatus, timePtr(s.lastPollOK)
+		out.IdleUntil = timePtr(s.idleUntil)
 		if len(s.lag) > 0 {
 			var m float64
 			for _, v := range s.lag {

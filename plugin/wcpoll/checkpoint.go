@@ -303,6 +303,13 @@ func (a *ackLog) signal() {
 	}
 }
 
+// inFlight is the number of tracked batches not yet released.
+func (a *ackLog) inFlight() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.queue)
+}
+
 // take returns the released changes and snapshot not yet written.
 func (a *ackLog) take() ([]stateOp, []byte) {
 	a.mu.Lock()

@@ -251,6 +251,7 @@ type pollInput struct {
 	state     *stateStore
 	ckStore   checkpointStore
 	acks      *ackLog
+	idle      *idleWatch     // nil without an IdleNotifier
 	doc       *checkpointDoc // positions of what was emitted (reading goroutine)
 	producers []*producer
 	chunks    chan *chunk
@@ -476,6 +477,7 @@ func (in *pollInput) Connect(ctx context.Context) (err error) {
 
 	in.client, in.state, in.ckStore, in.doc, in.trashSeen = client, st, ck, doc, trashSeen
 	in.acks = newAckLog(in.ckptLimit)
+	in.idle = newIdleWatch(idleNotifierOf(in.mgr), len(in.resources), in.acks.inFlight, in.clock.Now)
 	in.lastSaved = raw
 	in.chunks = make(chan *chunk, 2*len(in.resources))
 	d := &deps{
@@ -495,6 +497,7 @@ func (in *pollInput) Connect(ctx context.Context) (err error) {
 		segPages:  segmentPages,
 		maxConc:   in.maxConcurrency,
 		mLag:      in.mLag, mRemaining: in.mRemain, mLastPoll: in.mLastPoll, mScanAge: in.mScanAge,
+		idle: in.idle,
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	in.stop = stop
@@ -560,6 +563,9 @@ func (in *pollInput) next(ctx context.Context) (*batch, error) {
 			select {
 			case c := <-in.chunks:
 				in.cur, in.curIdx, in.curKnown = c, 0, nil
+				if c.kind != kindEndPoll {
+					in.idle.busy(c.res.name)
+				}
 				if c.kind == kindRecords && len(c.recs) > 1 {
 					in.curKnown = in.lookupKnown(c)
 				}
@@ -576,6 +582,13 @@ func (in *pollInput) next(ctx context.Context) (*batch, error) {
 		}
 		if len(b.msgs) == 0 && (b.state != nil || len(b.ops) > 0) {
 			in.note(b)
+		}
+		if done && c.kind == kindEndPoll {
+			if c.err == nil && !c.early {
+				in.idle.ended(c.res.name, c.next)
+			} else {
+				in.idle.busy(c.res.name)
+			}
 		}
 		if done && in.onChunk != nil {
 			in.onChunk(c)
@@ -822,6 +835,7 @@ func (in *pollInput) emit(ctx context.Context, b *batch) (service.MessageBatch, 
 			in.log.Warnf("woocommerce_poll %s: %d events were rejected downstream and are dropped (auto_replay_nacks: false): %v", b.res.name, n, err)
 		}
 		release()
+		in.idle.check()
 		return nil
 	}, nil
 }

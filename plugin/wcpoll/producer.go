@@ -34,6 +34,7 @@ type deps struct {
 	maxConc   int
 
 	mLag, mRemaining, mLastPoll, mScanAge *service.MetricGauge
+	idle                                  *idleWatch // nil without an IdleNotifier
 }
 
 // chunkKind says what a chunk handed to the reading goroutine carries.
@@ -58,6 +59,8 @@ type chunk struct {
 	scan   *scanInfo      // kindScan: how to classify
 	kicked bool           // kindEndPoll: the poll was started by a kick
 	err    error          // kindEndPoll: the poll failed
+	next   time.Time      // kindEndPoll: when the resource polls again
+	early  bool           // kindEndPoll: that is a recheck of held-back seconds, before the interval
 }
 
 // quietEntry is an id and modification second recorded without an event.
@@ -105,6 +108,7 @@ func (p *producer) run(ctx context.Context, manual bool) {
 		case <-p.kick:
 			kicked = true
 		}
+		p.d.idle.busy(p.res.name)
 		start := p.d.clock.Now()
 		recheck, err := p.poll(ctx)
 		if ctx.Err() != nil {
@@ -119,13 +123,16 @@ func (p *producer) run(ctx context.Context, manual bool) {
 			continue
 		}
 		p.recovered()
-		next := start.Add(p.d.interval).Sub(p.d.clock.Now())
-		if recheck > 0 && recheck < next {
+		now := p.d.clock.Now()
+		next := start.Add(p.d.interval).Sub(now)
+		early := recheck > 0 && recheck < next
+		if early {
 			next = recheck
 		}
 		wake = p.d.clock.After(next)
-		p.d.mLastPoll.Set(p.d.clock.Now().Unix(), p.res.name)
-		if !p.send(ctx, &chunk{kind: kindEndPoll, res: p.res, state: p.st.clone(), kicked: kicked}) {
+		p.d.mLastPoll.Set(now.Unix(), p.res.name)
+		end := &chunk{kind: kindEndPoll, res: p.res, state: p.st.clone(), kicked: kicked, next: now.Add(next), early: early}
+		if !p.send(ctx, end) {
 			return
 		}
 	}

@@ -44,6 +44,12 @@ type InstancesRun struct {
 	CreateMaxMs float64 `json:"create_max_ms"`
 	// SettleS is how long the instances took to all poll once.
 	SettleS float64 `json:"settle_s"`
+	// IdleStop is the server's --idle-stop ("0": every pipeline runs).
+	IdleStop string `json:"idle_stop"`
+	// RSSMBPer100AfterWake is RSSMBPer100 measured again 5 s after every
+	// instance has polled a second time (with --idle-stop, its pipeline
+	// was built again for that poll); 0 when not measured.
+	RSSMBPer100AfterWake float64 `json:"rss_mb_per_100_after_wake,omitempty"`
 }
 
 // InstancesOptions configure the serve benchmark.
@@ -54,7 +60,11 @@ type InstancesOptions struct {
 	ServerCPUs string
 	SimCPUs    string
 	N          int
-	Log        func(format string, args ...any)
+	// IdleStop is passed as --idle-stop (empty: the server's default).
+	IdleStop string
+	// AfterWake also measures the RSS after every instance polled again.
+	AfterWake bool
+	Log       func(format string, args ...any)
 }
 
 // pollingBody is the polling seed body of tests/fixtures/cloud-elements
@@ -106,7 +116,7 @@ type instanceAnswer struct {
 // polling instances one after the other (timing each create), waits until
 // every instance has polled, lets it settle and measures the RSS again.
 func BenchInstancesOnce(ctx context.Context, o InstancesOptions) (*InstancesRun, error) {
-	dir := filepath.Join(o.WorkDir, "instances")
+	dir := filepath.Join(o.WorkDir, "instances-idle-stop-"+orDefault(o.IdleStop))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -125,7 +135,7 @@ func BenchInstancesOnce(ctx context.Context, o InstancesOptions) (*InstancesRun,
 		return nil, err
 	}
 	p, err := StartProc(ProcOptions{Name: "wooevents-serve", Path: o.Binary, CPUs: o.ServerCPUs, LogDir: dir,
-		Args: []string{"serve", "--address", addr, "--data-dir", filepath.Join(dir, "data"), "--metrics-address", "", "--log-level", "warn"},
+		Args: serveArgs(addr, filepath.Join(dir, "data"), o.IdleStop),
 		Env:  []string{"WOOEVENTS_USER_SECRET=" + benchUserSecret, "WOOEVENTS_ORGANIZATION_SECRET=" + benchOrgSecret}})
 	if err != nil {
 		return nil, err
@@ -177,32 +187,8 @@ func BenchInstancesOnce(ctx context.Context, o InstancesOptions) (*InstancesRun,
 
 	// Every instance polls once at start; wait for all of them.
 	settleStart := time.Now()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api, nil)
-		req.Header.Set("Authorization", auth)
-		res, err := client.Do(req)
-		if err != nil {
-			return nil, p.Failed(err)
-		}
-		var all []instanceAnswer
-		err = json.NewDecoder(res.Body).Decode(&all)
-		res.Body.Close()
-		if err != nil {
-			return nil, p.Failed(fmt.Errorf("listing instances: %w", err))
-		}
-		polled := 0
-		for _, a := range all {
-			if a.Status.LastPoll != nil {
-				polled++
-			}
-		}
-		if polled == o.N {
-			break
-		}
-		if time.Since(settleStart) > 2*time.Minute {
-			return nil, p.Failed(fmt.Errorf("only %d of %d instances polled after 2 minutes", polled, o.N))
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := waitPolled(ctx, client, api, auth, o.N, time.Time{}); err != nil {
+		return nil, p.Failed(err)
 	}
 	run.SettleS = time.Since(settleStart).Seconds()
 	time.Sleep(5 * time.Second)
@@ -215,11 +201,76 @@ func BenchInstancesOnce(ctx context.Context, o InstancesOptions) (*InstancesRun,
 	}
 	run.RSSMBPer100 = (run.RSSMB - run.BaselineRSSMB) * 100 / float64(o.N)
 	run.FileRSSMBPer100 = float64(fileKB1-fileKB0) / 1024 * 100 / float64(o.N)
+	run.IdleStop = o.IdleStop
 	if o.Log != nil {
-		o.Log("  serve: %d polling instances  RSS %.1f → %.1f MB (%.1f MB per 100, %.1f of it file-backed)  create p50 %.1f ms, p99 %.1f ms, max %.1f ms  all polled after %.1fs",
-			o.N, run.BaselineRSSMB, run.RSSMB, run.RSSMBPer100, run.FileRSSMBPer100, run.CreateP50Ms, run.CreateP99Ms, run.CreateMaxMs, run.SettleS)
+		o.Log("  serve (--idle-stop %s): %d polling instances  RSS %.1f → %.1f MB (%.1f MB per 100, %.1f of it file-backed)  create p50 %.1f ms, p99 %.1f ms, max %.1f ms  all polled after %.1fs",
+			orDefault(o.IdleStop), o.N, run.BaselineRSSMB, run.RSSMB, run.RSSMBPer100, run.FileRSSMBPer100, run.CreateP50Ms, run.CreateP99Ms, run.CreateMaxMs, run.SettleS)
+	}
+	if !o.AfterWake {
+		return run, nil
+	}
+	// The instances poll every minute: wait until each has polled again.
+	if err := waitPolled(ctx, client, api, auth, o.N, settleStart.Add(time.Duration(run.SettleS*float64(time.Second)))); err != nil {
+		return nil, p.Failed(err)
+	}
+	time.Sleep(5 * time.Second)
+	rss, err := rssSample(p)
+	if err != nil {
+		return nil, err
+	}
+	run.RSSMBPer100AfterWake = (rss - run.BaselineRSSMB) * 100 / float64(o.N)
+	if o.Log != nil {
+		o.Log("  serve (--idle-stop %s): after every instance polled again  RSS %.1f MB (%.1f MB per 100)", orDefault(o.IdleStop), rss, run.RSSMBPer100AfterWake)
 	}
 	return run, nil
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+func serveArgs(addr, dataDir, idleStop string) []string {
+	args := []string{"serve", "--address", addr, "--data-dir", dataDir, "--metrics-address", "", "--log-level", "warn"}
+	if idleStop != "" {
+		args = append(args, "--idle-stop", idleStop)
+	}
+	return args
+}
+
+// waitPolled waits until every one of n instances reports a last poll
+// after since (any last poll when since is zero).
+func waitPolled(ctx context.Context, client *http.Client, api, auth string, n int, since time.Time) error {
+	start := time.Now()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api, nil)
+		req.Header.Set("Authorization", auth)
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var all []instanceAnswer
+		err = json.NewDecoder(res.Body).Decode(&all)
+		res.Body.Close()
+		if err != nil {
+			return fmt.Errorf("listing instances: %w", err)
+		}
+		polled := 0
+		for _, a := range all {
+			if a.Status.LastPoll != nil && a.Status.LastPoll.After(since) {
+				polled++
+			}
+		}
+		if polled == n {
+			return nil
+		}
+		if time.Since(start) > 3*time.Minute {
+			return fmt.Errorf("only %d of %d instances polled (after %s) within 3 minutes", polled, n, since.Format(time.RFC3339))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // runInstances runs the serve scenario once with 100 instances.
@@ -228,9 +279,22 @@ func runInstances(ctx context.Context, o SuiteOptions, r *Report) {
 		r.Errors[ScenarioInstances] = "wcsim command not available"
 		return
 	}
-	logf(o, "wooevents serve: 100 idle polling instances against the wcsim command")
-	run, err := BenchInstancesOnce(ctx, InstancesOptions{Binary: o.Binary, SimBinary: o.SimBinary, WorkDir: o.WorkDir,
-		ServerCPUs: o.ServerCPUs, SimCPUs: o.LoadgenCPUs, N: 100, Log: o.Log})
+	logf(o, "wooevents serve: 100 idle polling instances against the wcsim command, pipelines kept running (--idle-stop 0), then stopped while idle (the default)")
+	base := InstancesOptions{Binary: o.Binary, SimBinary: o.SimBinary, WorkDir: o.WorkDir,
+		ServerCPUs: o.ServerCPUs, SimCPUs: o.LoadgenCPUs, N: 100, Log: o.Log}
+	always := base
+	always.IdleStop = "0"
+	arun, err := BenchInstancesOnce(ctx, always)
+	if err != nil {
+		r.Errors[ScenarioInstances] = err.Error()
+		logf(o, "  serve: %v", err)
+		return
+	}
+	r.InstancesAlwaysRun = arun
+	r.InstancesRSSMBPer100AlwaysRunning = ptr(arun.RSSMBPer100)
+	idle := base
+	idle.AfterWake = !o.Quick
+	run, err := BenchInstancesOnce(ctx, idle)
 	if err != nil {
 		r.Errors[ScenarioInstances] = err.Error()
 		logf(o, "  serve: %v", err)
@@ -238,5 +302,8 @@ func runInstances(ctx context.Context, o SuiteOptions, r *Report) {
 	}
 	r.InstancesRun = run
 	r.InstancesRSSMBPer100 = ptr(run.RSSMBPer100)
+	if run.RSSMBPer100AfterWake != 0 {
+		r.InstancesRSSMBPer100AfterWake = ptr(run.RSSMBPer100AfterWake)
+	}
 	r.InstancesCreateP99Ms = ptr(run.CreateP99Ms)
 }

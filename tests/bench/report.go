@@ -87,6 +87,11 @@ type Report struct {
 	// wooevents serve: RSS of 100 idle polling instances minus RSS with
 	// none, and the p99 of their create latency.
 	InstancesRSSMBPer100 *float64 `json:"instances_rss_mb_per_100"`
+	// The same once every instance has polled again (its pipeline built
+	// again for that poll), and with every pipeline kept running
+	// (--idle-stop 0): the baseline of the same run.
+	InstancesRSSMBPer100AfterWake     *float64 `json:"instances_rss_mb_per_100_after_wake"`
+	InstancesRSSMBPer100AlwaysRunning *float64 `json:"instances_rss_mb_per_100_always_running"`
 	// woocommerce_poll against a slow store (300 ms per page, 20,000
 	// orders): backfill time at max_concurrency 1 over the time at 4; and
 	// change-to-event latency with interval 10s.
@@ -120,10 +125,11 @@ type Report struct {
 	Notes   []string          `json:"notes"`
 	Errors  map[string]string `json:"errors,omitempty"`
 
-	WebhookRuns  []*WebhookRun  `json:"webhook_runs"`
-	KafkaRuns    []*KafkaRun    `json:"kafka_runs"`
-	BackfillRuns []*BackfillRun `json:"backfill_runs"`
-	InstancesRun *InstancesRun  `json:"instances_run,omitempty"`
+	WebhookRuns        []*WebhookRun  `json:"webhook_runs"`
+	KafkaRuns          []*KafkaRun    `json:"kafka_runs"`
+	BackfillRuns       []*BackfillRun `json:"backfill_runs"`
+	InstancesRun       *InstancesRun  `json:"instances_run,omitempty"`
+	InstancesAlwaysRun *InstancesRun  `json:"instances_always_running_run,omitempty"`
 
 	PollParallelRuns []*PollParallelRun `json:"poll_parallel_runs,omitempty"`
 	PollLatencyRun   *PollLatencyRun    `json:"poll_latency_run,omitempty"`
@@ -242,6 +248,8 @@ func (r *Report) PrintTable(w io.Writer) {
 		{"poll change-to-event latency p50 / p99 (interval 10s)", f(r.PollLatencyP50S, "%.2f") + " / " + f(r.PollLatencyP99S, "%.2f s"), "p99 target " + Targets["poll_latency_p99_s"] + " s"},
 		{"webhook → kafka_franz (kfake)", f(r.KafkaRecordsPerS, "%.0f records/s"), ""},
 		{"serve: RSS per 100 idle polling instances", f(r.InstancesRSSMBPer100, "%.1f MB"), "target " + Targets["instances_rss_mb_per_100"] + " MB"},
+		{"serve: the same after every instance polled again", f(r.InstancesRSSMBPer100AfterWake, "%.1f MB"), ""},
+		{"serve: the same with every pipeline running (--idle-stop 0)", f(r.InstancesRSSMBPer100AlwaysRunning, "%.1f MB"), ""},
 		{"serve: create p99 (POST /instances)", f(r.InstancesCreateP99Ms, "%.1f ms"), ""},
 	}
 	width := 0

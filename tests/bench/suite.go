@@ -30,7 +30,10 @@ type SuiteOptions struct {
 	// runs once).
 	BackfillRounds int
 	Only           map[string]bool // scenario names to run; empty = all
-	Log            func(format string, args ...any)
+	// Quick skips the parts that wait for minutes (the serve bench's second
+	// measurement after the instances polled again).
+	Quick bool
+	Log   func(format string, args ...any)
 }
 
 // Scenario names for SuiteOptions.Only.

@@ -121,7 +121,7 @@ func main() {
 		Binary: *binary, SimBinary: *simBinary, WorkDir: work,
 		ServerCPUs: serverCPUs, LoadgenCPUs: loadgenCPUs,
 		Rounds: *rounds, Duration: *duration, Warmup: *warmup, Concurrency: *concurrency, KafkaConcurrency: *kafkaC, Rate: *rate,
-		BackfillSizes: backfill, BackfillRounds: *bfRounds, Only: onlySet, Log: logf,
+		BackfillSizes: backfill, BackfillRounds: *bfRounds, Only: onlySet, Quick: *quick, Log: logf,
 	})
 	report.PrintTable(os.Stdout)
 	outPath := *out
