@@ -252,10 +252,10 @@ only after their ack, nacked ones are retried. After a crash every delivery answ
 				Description("When a delivery is acknowledged to WooCommerce.").
 				Default(AckDelivered),
 			service.NewStringField(fieldSpoolDir).
-				Description("Directory of the spool (`ack: spooled`, required there).").
+				Description("Directory of the spool (`ack: spooled`, required there): segment files `<id>.seg`, the removals file `acks` and `spool.lock`, which keeps a second process out. A `webhook-spool.db` left by an earlier version (a bbolt spool) is migrated into it at start.").
 				Default(""),
 			service.NewIntField(fieldSpoolMaxBytes).
-				Description("Bound of the spooled deliveries' total size; beyond it deliveries get 503. Must be positive: there is no unbounded spool.").
+				Description("Bound of the spooled deliveries' total size; beyond it deliveries get 503. Must be positive: there is no unbounded spool. The files can take more room than this: a segment file (a sixteenth of this bound, 1 to 32 MiB) is deleted once every delivery in it is acknowledged, so the directory holds at most about four times the unacknowledged deliveries plus a few segments.").
 				Default(1<<30).
 				Advanced(),
 			service.NewDurationField(fieldTimeout).
