@@ -292,8 +292,9 @@ var readOnlyKeys = map[string]bool{
 }
 
 // mergePatch applies a PATCH body to a stored body: name, tags, element
-// replaced; configuration keys set one by one (null removes a key; a secret
-// sent back as Redacted keeps its value).
+// replaced (null removes a top-level key, so a stored body with a key a
+// later version refuses can be repaired); configuration keys set one by one
+// (null removes a key; a secret sent back as Redacted keeps its value).
 func mergePatch(stored json.RawMessage, patch []byte) ([]byte, *apiError) {
 	var p map[string]json.RawMessage
 	if err := json.Unmarshal(patch, &p); err != nil || p == nil {
@@ -337,6 +338,8 @@ func mergePatch(stored json.RawMessage, patch []byte) ([]byte, *apiError) {
 			}
 			b, _ := json.Marshal(conf)
 			top["configuration"] = b
+		case string(v) == "null":
+			delete(top, k) // as in configuration: null removes the key
 		default:
 			top[k] = v
 		}
@@ -383,6 +386,10 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, in *instance) {
 	if aerr == nil {
 		aerr = s.needsPublicURL(parsed)
 	}
+	storeMoved := aerr == nil && oldParsed != nil && parsed.StoreURL() != oldParsed.StoreURL()
+	if storeMoved {
+		aerr = storeCredentialsSent(patchBody)
+	}
 	if aerr == nil && (oldParsed == nil || parsed.StoreURL() != oldParsed.StoreURL() || parsed.Mode() != oldParsed.Mode() ||
 		credsDiffer(parsed, oldParsed)) {
 		aerr = s.checkStore(r.Context(), parsed)
@@ -393,8 +400,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, in *instance) {
 	}
 	rec := *oldRec
 	rec.Body, rec.Updated = body, time.Now().UTC().Truncate(time.Second)
-	if parsed.Mode() == ModeWebhook && rec.WebhookSecret == "" {
-		rec.WebhookSecret = newWebhookSecret()
+	if parsed.Mode() == ModeWebhook && (rec.WebhookSecret == "" || storeMoved) {
+		rec.WebhookSecret = newWebhookSecret() // a new store never learns the old one's secret
 	}
 	if err := s.reg.put(&rec); err != nil {
 		s.fail(w, r, errStatus(http.StatusInternalServerError, "storing the instance: %v", err))
@@ -417,6 +424,24 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, in *instance) {
 	in.start()
 	s.log.Info("instance changed; restarting from its checkpoint", "instance", in.id)
 	writeJSON(w, http.StatusOK, s.instanceJSON(in))
+}
+
+// storeCredentialsSent refuses a PATCH that points the instance at another
+// store without sending that store's keys: the stored keys (never shown,
+// and kept when a PATCH leaves them out) would otherwise be sent to
+// whatever the new URL names, by anyone holding the instance's token.
+func storeCredentialsSent(patchBody []byte) *apiError {
+	var p struct {
+		Configuration map[string]json.RawMessage `json:"configuration"`
+	}
+	_ = json.Unmarshal(patchBody, &p)
+	for _, k := range []string{"oauth.api.key", "oauth.api.secret"} {
+		var v string
+		if json.Unmarshal(p.Configuration[k], &v) != nil || v == "" || v == Redacted {
+			return badRequest("configuration."+k+": a PATCH that changes store.url must send the new store's oauth.api.key and oauth.api.secret (the stored keys are never sent to another store)", "", "")
+		}
+	}
+	return nil
 }
 
 func credsDiffer(a, b *ceimport.Instance) bool {

@@ -78,8 +78,14 @@ type pipelineRun struct {
 	done   chan struct{}
 }
 
+// newInstance is an instance of rec; parsed is nil when the stored body no
+// longer parses (listed, failing, until patched or deleted).
 func newInstance(srv *Server, rec *Record, parsed *ceimport.Instance) *instance {
-	return &instance{srv: srv, id: rec.ID, rec: rec, parsed: parsed, st: newStatus(parsed.Mode()),
+	mode := ""
+	if parsed != nil {
+		mode = parsed.Mode()
+	}
+	return &instance{srv: srv, id: rec.ID, rec: rec, parsed: parsed, st: newStatus(mode),
 		idle: make(chan time.Time, 1)}
 }
 

@@ -3,15 +3,18 @@ package ceserve
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/wooevents/wooevents/tests/wcsim"
 )
@@ -276,6 +279,11 @@ func TestIdleInstanceStopsBetweenPolls(t *testing.T) {
 	in1.mu.Lock()
 	assert.NotNil(t, in1.cur, "the instance is still started (its pipeline sleeps)")
 	in1.mu.Unlock()
+	// The stream is stopped: its poll input closed the state file, which
+	// bbolt locks while it is open.
+	db, err := bolt.Open(filepath.Join(in1.dir(), "instance-poll.db"), 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
+	require.NoError(t, err, "the idle pipeline's poll state file is closed")
+	require.NoError(t, db.Close())
 	polls := sim.Requests(http.MethodGet, "/wp-json/wc/v3/orders")
 	require.Never(t, func() bool { return sim.Requests(http.MethodGet, "/wp-json/wc/v3/orders") > polls },
 		time.Until(first)-300*time.Millisecond, tick, "no poll while idle")
@@ -290,4 +298,42 @@ func TestIdleInstanceStopsBetweenPolls(t *testing.T) {
 	assert.Equal(t, StateRunning, st.State)
 	assert.Greater(t, sim.Requests(http.MethodGet, "/wp-json/wc/v3/orders"), polls)
 	assert.Equal(t, 1, cb.keys()[key], "delivered once")
+}
+
+// A PATCH that moves an instance to another store must send that store's
+// keys: the stored ones are never sent to the new URL (anyone holding the
+// instance's Element token could otherwise collect them). An instance
+// listed from a stored body that no longer parses gets its idle channel
+// too, so that patching it back to polling works.
+func TestPatchStoreURLNeedsNewKeys(t *testing.T) {
+	sim := startSim(t)
+	cb := newCallback(t, fixtureSigKey)
+	ts := newTestServer(t, "", nil)
+	in := ts.create(t, pollingBody(t, sim, cb.URL()))
+	path := InstancesPath + "/" + itoa(in.ID)
+
+	var mu sync.Mutex
+	var seen []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization")+" "+r.URL.RawQuery)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	t.Cleanup(other.Close)
+	for _, conf := range []string{
+		`{"store.url":"` + other.URL + `"}`,
+		`{"store.url":"` + other.URL + `","oauth.api.key":"********","oauth.api.secret":"********"}`,
+		`{"store.url":"` + other.URL + `","oauth.api.key":"ck_new"}`,
+	} {
+		code, b := ts.call(t, http.MethodPatch, path, "Element "+in.Token, []byte(`{"configuration":`+conf+`}`))
+		require.Equal(t, http.StatusBadRequest, code, "%s: %s", conf, b)
+		assert.Contains(t, decodeError(t, b).Message, "must send the new store's oauth.api.key and oauth.api.secret")
+	}
+	mu.Lock()
+	assert.Empty(t, seen, "the other store was never called with the stored keys")
+	mu.Unlock()
+	assert.Equal(t, sim.URL(), strings.Trim(string(ts.instance(t, in.ID).Configuration["store.url"]), `"`))
+
+	assert.NotNil(t, newInstance(ts.Server, &Record{ID: 99}, nil).idle, "an instance whose body does not parse")
 }

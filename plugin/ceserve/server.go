@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -125,6 +126,7 @@ type Server struct {
 	closeMetrics  func(context.Context) error
 	ln, metricsLn net.Listener
 	httpSrv       *http.Server
+	serving       atomic.Bool // the API listener is served (/ready)
 	metricsSrv    *http.Server
 	serveErr      chan error
 
@@ -227,7 +229,8 @@ func (s *Server) Start() error {
 		if err != nil {
 			// Only a stricter build could refuse a stored body: keep the
 			// instance listed, failing, so it can be patched or deleted.
-			in := &instance{srv: s, id: rec.ID, rec: rec, st: newStatus(""), visible: true}
+			in := newInstance(s, rec, nil)
+			in.visible = true
 			in.st.pipelineFailed("the stored body is no longer valid: " + apiMessage(err))
 			s.add(in)
 			continue
@@ -248,6 +251,7 @@ func (s *Server) Start() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), // panics in handlers, TLS errors
 	}
 	go func() { s.serveErr <- s.httpSrv.Serve(ln) }()
+	s.serving.Store(true)
 	return nil
 }
 
@@ -266,7 +270,7 @@ func (s *Server) startMetrics() error {
 	s.metrics, s.closeMetrics = res.Metrics(), closeFn
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("pong")) })
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if s.httpSrv == nil {
+		if !s.serving.Load() {
 			http.Error(w, "not serving yet", http.StatusServiceUnavailable)
 			return
 		}

@@ -147,6 +147,12 @@ func runCommand(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 		if size < 1 || size > wcclient.MaxPerPage {
 			return cli.Exit(fmt.Sprintf("doctor: --page-size must be 1 to %d", wcclient.MaxPerPage), exitUsage)
 		}
+		if c.Duration(flagInterval) <= 0 {
+			return cli.Exit("doctor: --interval must be positive (the poll interval, e.g. 5m)", exitUsage)
+		}
+		if c.Duration(flagScanInterval) < 0 {
+			return cli.Exit("doctor: --scan-interval must not be negative (0: scan every poll)", exitUsage)
+		}
 		t.Poll = &PollSettings{
 			Resources:    ResourcesFromNames(strings.Split(c.String(flagResources), ",")),
 			Interval:     c.Duration(flagInterval),

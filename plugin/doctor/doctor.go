@@ -84,7 +84,7 @@ func Run(ctx context.Context, targets []*Target, opts Options) *Report {
 	rep := &Report{}
 	var red Redactor
 	for _, t := range targets {
-		red.Add(t.Client.ConsumerKey, t.Client.ConsumerSecret)
+		red.Add(t.Client.ConsumerKey, t.Client.ConsumerSecret, urlPassword(t.Client.StoreURL))
 		d := &diag{t: t, opts: opts, s: &StoreReport{Store: t.Client.StoreURL, From: append([]string(nil), t.From...)}}
 		d.run(ctx)
 		rep.Stores = append(rep.Stores, d.s)
@@ -92,6 +92,26 @@ func Run(ctx context.Context, targets []*Target, opts Options) *Report {
 	red.report(rep)
 	rep.count()
 	return rep
+}
+
+// urlPassword is the password of a store URL with user information
+// (https://user:password@host), "" when it has none.
+func urlPassword(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		p, _ := u.User.Password()
+		return p
+	}
+	// Unparsable: take what lies between the scheme's "//", the first ':'
+	// after it and the '@'.
+	if i := strings.Index(raw, "//"); i >= 0 {
+		rest := raw[i+2:]
+		if at := strings.Index(rest, "@"); at > 0 {
+			if c := strings.Index(rest[:at], ":"); c >= 0 {
+				return rest[c+1 : at]
+			}
+		}
+	}
+	return ""
 }
 
 // diag checks one store.
@@ -177,7 +197,7 @@ func (d *diag) httpClient() *http.Client {
 // answers; false ends the run (nothing else can work).
 func (d *diag) reach(ctx context.Context) bool {
 	indexURL := d.base.String() + "/wp-json/"
-	p := get(ctx, d.hc, indexURL, d.opts.Timeout)
+	p := getSettled(ctx, d.hc, indexURL, d.opts.Timeout)
 	if p.err != nil {
 		found, fix := connectProblem(p.err, d.base.Host, d.opts.Timeout)
 		name := checkReach
@@ -206,13 +226,21 @@ func (d *diag) reach(ctx context.Context) bool {
 		return true
 	}
 	d.tlsCheck(p)
+	if p.transient() && !p.isHTML() {
+		d.s.fail(checkReach, fmt.Sprintf("%s answered HTTP %d with %s, twice: the store (or a proxy in front of it) is rate limiting, overloaded or down", indexURL, p.status, describeBody(p)),
+			"run the doctor again in a few minutes; if it keeps failing, look at the store's error log and at any rate limit or firewall in front of it")
+		return false
+	}
 	// Not the index: plain permalinks? WordPress advertises its REST root in
 	// a Link header even on its 404 page; ?rest_route=/ reaches it anyway.
-	alt := get(ctx, d.hc, d.base.String()+"/?rest_route=/", d.opts.Timeout)
-	if alt.err == nil && alt.index() != nil {
-		d.s.fail(checkPermalinks, fmt.Sprintf("/wp-json/ is not routed (HTTP %d %s) but ?rest_route=/ reaches the REST API: the site uses plain permalinks", p.status, describeBody(p)),
-			"in WordPress → Settings → Permalinks pick any structure but \"Plain\" (wooevents calls /wp-json/ and does not support ?rest_route=); on nginx also route /wp-json/ to index.php")
-		return false
+	// Only a 404 says /wp-json/ is not routed; a 429 or 5xx says nothing
+	// about permalinks.
+	if p.status == http.StatusNotFound {
+		if alt := getSettled(ctx, d.hc, d.base.String()+"/?rest_route=/", d.opts.Timeout); alt.err == nil && alt.index() != nil {
+			d.s.fail(checkPermalinks, fmt.Sprintf("/wp-json/ is not routed (HTTP %d %s) but ?rest_route=/ reaches the REST API: the site uses plain permalinks", p.status, describeBody(p)),
+				"in WordPress → Settings → Permalinks pick any structure but \"Plain\" (wooevents calls /wp-json/ and does not support ?rest_route=); on nginx also route /wp-json/ to index.php")
+			return false
+		}
 	}
 	if link := p.apiLink(); strings.Contains(link, "rest_route=") {
 		d.s.fail(checkPermalinks, "WordPress advertises its REST API at "+link+" (plain permalinks), and neither that nor /wp-json/ answered with the REST index",
@@ -411,12 +439,18 @@ const (
 	apNonce     authProblem = "nonce"
 	apNoRead    authProblem = "no-read" // authenticated, but the key may not read
 	apForbidden authProblem = "forbidden"
-	apOther     authProblem = "other"
+	// unavailable: no REST answer to judge the keys by (429, 5xx, HTML, a
+	// body cut short), still so after the retries.
+	apUnavailable authProblem = "unavailable"
+	apOther       authProblem = "other"
 )
 
 func classify(err error) authProblem {
 	if err == nil {
 		return apNone
+	}
+	if unavailable(err) {
+		return apUnavailable
 	}
 	var we *wcclient.Error
 	if !errors.As(err, &we) {
@@ -444,6 +478,18 @@ func classify(err error) authProblem {
 	return apOther
 }
 
+// unavailable reports whether a failed call got no REST answer to judge
+// the keys by: rate limited, a server or gateway error, or a body that is
+// not the REST API's JSON (an HTML page, an answer cut short).
+func unavailable(err error) bool {
+	var be *wcclient.BodyError
+	if errors.As(err, &be) {
+		return true
+	}
+	code := wcclient.StatusCode(err)
+	return code == http.StatusTooManyRequests || code >= http.StatusInternalServerError
+}
+
 // short is a failed call's error for a report line.
 func short(err error) string {
 	var we *wcclient.Error
@@ -465,7 +511,10 @@ func short(err error) string {
 }
 
 // newClient builds a REST client for mode; storeURL overrides the store URL
-// (the http:// signing probe). No retries: the doctor reports what it sees.
+// (the http:// signing probe). A transient answer (429, 5xx, a body cut
+// short) is asked again for up to maxSettleWait, so that one blip of the
+// store is not reported as a configuration problem; what is never retried
+// (401, 403, 404) is reported as the store said it.
 func (d *diag) newClient(mode wcclient.AuthMode, hc *http.Client, storeURL string) (*wcclient.Client, error) {
 	cfg := d.t.Client
 	cfg.Auth = mode
@@ -476,7 +525,8 @@ func (d *diag) newClient(mode wcclient.AuthMode, hc *http.Client, storeURL strin
 	}
 	cfg.HTTPClient = hc
 	cfg.Timeout = d.opts.Timeout
-	cfg.MaxRetryElapsed = -1
+	cfg.MaxRetryElapsed = maxSettleWait
+	cfg.RetryInitialInterval, cfg.RetryMaxInterval = 250*time.Millisecond, 2*time.Second
 	cfg.RateLimit, cfg.Logger, cfg.OnRequest = nil, nil, nil
 	return wcclient.New(cfg)
 }
@@ -577,6 +627,13 @@ func (d *diag) auth(ctx context.Context) bool {
 		d.httpsChecks(errs, httpSigned)
 	}
 
+	for _, m := range modes {
+		if len(works) == 0 && classify(errs[m]) == apUnavailable {
+			d.s.fail(checkAuth, fmt.Sprintf("%s: the store gave no REST answer to judge the keys by (%s), also when asked again", summary, short(errs[m])),
+				"the store (or a proxy in front of it) is rate limiting, overloaded or down, or a firewall answers for it: run the doctor again in a few minutes, and look at the store's error log if it keeps failing")
+			return false
+		}
+	}
 	if len(works) == 0 {
 		found, fix := d.noAuth(errs, httpSigned)
 		d.s.fail(checkAuth, summary+". "+found, fix)
@@ -588,6 +645,10 @@ func (d *diag) auth(ctx context.Context) bool {
 		use = works[0]
 		d.s.fail(checkAuth, fmt.Sprintf("%s; this config uses %s, which WooCommerce ignores over plain http", summary, configured),
 			fmt.Sprintf("set auth: %s (or auto) on the input (or the register block), or use the store's https:// URL", use))
+	} else if classify(errs[use]) == apUnavailable {
+		d.s.warn(checkAuth, fmt.Sprintf("%s; this config uses %s, whose probe got no REST answer (%s)", summary, configured, short(errs[use])),
+			"the store was rate limiting or failing during the check: run the doctor again before changing auth")
+		use = works[0]
 	} else if classify(errs[use]) != apNone && classify(errs[use]) != apNoRead {
 		use = works[0]
 		d.s.fail(checkAuth, fmt.Sprintf("%s; this config uses %s", summary, configured),
@@ -760,7 +821,9 @@ func (d *diag) resources(ctx context.Context) {
 		p, err := d.client.ListPage(ctx, r.Route, nil, 1, 1)
 		if err != nil {
 			fix := "check the resource's name and path in the config"
-			if wcclient.StatusCode(err) == http.StatusNotFound {
+			if unavailable(err) {
+				fix = "the store gave no usable answer, also when asked again (rate limiting, overloaded, or an answer cut short): run the doctor again in a few minutes"
+			} else if wcclient.StatusCode(err) == http.StatusNotFound {
 				fix = "the route does not exist on this store: check the resource's path (a plugin's route needs that plugin active)"
 			}
 			d.s.fail(checkObjects, fmt.Sprintf("%s (%s): %s", r.Name, r.Route, short(err)), fix)

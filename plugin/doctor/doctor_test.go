@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -352,6 +353,10 @@ func TestSecretsNeverInTheReport(t *testing.T) {
 			_, err := s.AddWebhook("order.created", "https://hooks.example.com/in?token="+sc.key.ConsumerSecret, "whsec")
 			require.NoError(t, err)
 			tg := target(s, sc.key.ConsumerKey, sc.key.ConsumerSecret)
+			u, err := url.Parse(tg.Client.StoreURL)
+			require.NoError(t, err)
+			u.User = url.UserPassword("admin", "hunter2-url-password")
+			tg.Client.StoreURL = u.String()
 			tg.Webhooks = &WebhookSettings{DeliveryURLs: []string{"https://hooks.example.com/in"}, Topics: []string{"order.created"}, Register: true}
 			rep := Run(context.Background(), []*Target{tg}, Options{HTTPClient: s.Client(), Timeout: 10 * time.Second})
 			var text, js bytes.Buffer
@@ -363,6 +368,8 @@ func TestSecretsNeverInTheReport(t *testing.T) {
 				assert.NotContains(t, out, sc.key.ConsumerSecret)
 				assert.NotContains(t, out, strings.TrimPrefix(sc.key.ConsumerSecret, "cs_"))
 				assert.NotContains(t, out, strings.TrimPrefix(sc.key.ConsumerKey, "ck_"))
+				assert.NotContains(t, out, "hunter2-url-password", "a password in the store URL")
+				assert.NotContains(t, out, "whsec", "the webhook secret")
 			}
 		})
 	}
@@ -493,4 +500,38 @@ func TestWebhookDisabledByWooCommerce(t *testing.T) {
 	assert.Contains(t, c.Found, "disabled by WooCommerce after repeated failed deliveries")
 	assert.Contains(t, c.Found, "WordPress refuses to deliver to port", "its test port is one WordPress refuses too")
 	assert.Contains(t, c.Fix, "set the webhook Active")
+}
+
+// One transient answer (a 429, a 503, a body cut short) is asked again: it
+// is not reported as plain permalinks, wrong auth or a wrong resource path.
+// A store that keeps answering 503 is reported as unavailable, not as a
+// configuration problem.
+func TestTransientAnswersAreNotMisdiagnosed(t *testing.T) {
+	for _, f := range []wcsim.Fault{
+		{PathPrefix: "/wp-json/", Count: 1, Status: http.StatusTooManyRequests, RetryAfter: "1"},
+		{PathPrefix: "/wp-json/", Count: 1, Status: http.StatusServiceUnavailable},
+		{PathPrefix: "/wp-json/", Count: 1, Kind: wcsim.FaultTruncated},
+		{PathPrefix: "/wp-json/wc/v3/orders", Count: 1, Status: http.StatusTooManyRequests, RetryAfter: "0"},
+		{PathPrefix: "/wp-json/wc/v3/orders", Count: 1, Status: http.StatusBadGateway, Kind: wcsim.FaultHTML},
+		{PathPrefix: "/wp-json/wc/v3/products", Count: 1, Kind: wcsim.FaultTruncated},
+	} {
+		s := sim(t, wcsim.Options{TLS: true})
+		s.InjectFault(f)
+		r := run(t, s, rwTarget(s))
+		for _, name := range []string{checkReach, checkAuth, checkAuthHeader, checkObjects} {
+			c := check(t, r, name)
+			assert.Equal(t, OK, c.Status, "%+v: %s: %s", f, name, c.Found)
+		}
+		assert.False(t, hasCheck(r, checkPermalinks), "%+v", f)
+	}
+
+	s := sim(t, wcsim.Options{TLS: true})
+	s.InjectFault(wcsim.Fault{PathPrefix: "/wp-json/", Status: http.StatusServiceUnavailable})
+	r := run(t, s, rwTarget(s))
+	c := check(t, r, checkReach)
+	assert.Equal(t, Fail, c.Status)
+	assert.Contains(t, c.Found, "HTTP 503")
+	assert.Contains(t, c.Found, "rate limiting, overloaded or down")
+	assert.False(t, hasCheck(r, checkPermalinks))
+	assert.Equal(t, 2, s.Requests(http.MethodGet, "/wp-json/"), "asked once more, then reported")
 }

@@ -166,6 +166,41 @@ func get(ctx context.Context, hc *http.Client, rawURL string, timeout time.Durat
 	return p
 }
 
+// transient reports whether an answer is one that a moment later may not
+// be: rate limited (429), a gateway or server error (500, 502, 503, 504), or
+// a JSON answer cut short.
+func (p *probe) transient() bool {
+	switch p.status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case http.StatusOK:
+		return p.contentType() == "application/json" && !json.Valid(p.body)
+	}
+	return false
+}
+
+// getSettled is get, asked once more after a transient answer (after its
+// Retry-After, at most maxSettleWait, or a second): one blip of the store
+// must not be reported as a configuration problem.
+func getSettled(ctx context.Context, hc *http.Client, rawURL string, timeout time.Duration) *probe {
+	p := get(ctx, hc, rawURL, timeout)
+	if p.err != nil || !p.transient() {
+		return p
+	}
+	wait := time.Second
+	if ra := retry.ParseRetryAfter(p.header.Get("Retry-After"), time.Now()); ra > 0 {
+		wait = min(ra, maxSettleWait)
+	}
+	if retry.Sleep(ctx, wait) != nil {
+		return p
+	}
+	return get(ctx, hc, rawURL, timeout)
+}
+
+// maxSettleWait bounds the wait before a transient answer is asked again.
+const maxSettleWait = 5 * time.Second
+
 // connectProblem names a failure to get an answer at all, and what to do.
 func connectProblem(err error, host string, timeout time.Duration) (found, fix string) {
 	var unknownCA x509.UnknownAuthorityError

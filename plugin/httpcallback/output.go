@@ -85,9 +85,10 @@ values hidden.`).
 				Description("The HTTP method.").
 				Default("POST").Advanced(),
 			service.NewInterpolatedStringMapField(hcFieldHeaders).
-				Description("Headers to send, evaluated per attempt against the message after `attempt_processors`. Empty values are skipped.").
+				Description("Headers to send, evaluated per attempt against the message after `attempt_processors`. Empty values are skipped. May carry credentials (`Authorization`): marked secret, so `wooevents echo` and config dumps hide it; put the value in an environment variable.").
 				Default(map[string]any{"Content-Type": "application/json"}).
-				Example(map[string]any{"Content-Type": "application/json", "X-Source": "wooevents"}),
+				Example(map[string]any{"Content-Type": "application/json", "Authorization": "Bearer ${CALLBACK_TOKEN}"}).
+				Secret(),
 			service.NewMetadataFilterField(hcFieldMetadata).
 				Description("Metadata keys (after `attempt_processors`) to send as headers. Empty values are skipped.").
 				Optional(),

@@ -296,6 +296,11 @@ func TestDoctorCommand(t *testing.T) {
 	assert.Contains(t, stderr, "usage: wooevents doctor --store-url URL")
 	_, _, err = runWooevents(t, dir, nil, "doctor", "-c", filepath.Join(dir, "missing.yaml"))
 	assert.Equal(t, 2, exitCode(err))
+	for _, bad := range [][]string{{"--interval", "0"}, {"--interval", "-5s"}, {"--scan-interval", "-1m"}, {"--page-size", "101"}} {
+		_, stderr, err = runWooevents(t, dir, env, append([]string{"doctor", "--store-url", sim.URL()}, bad...)...)
+		assert.Equal(t, 2, exitCode(err), "%v", bad)
+		assert.Contains(t, stderr, "doctor: "+bad[0]+" must", "%v", bad)
+	}
 }
 
 // deploy/wooevents.service passes systemd-analyze verify: the unit as

@@ -759,7 +759,7 @@ func (s *Store) runQuery(def *resDef, q *listQ) (int, []int64) {
 		if idx == &c.byID {
 			page = idx.collect(from, to, q.mask, q.desc, q.skip, q.perPage, pred, make([]ikey, 0, q.perPage))
 		} else { // a date column: ties in no fixed order, as MySQL returns them
-			page = idx.collectTies(from, to, q.mask, q.desc, q.skip, q.perPage, pred, tieSeed(s.cfg().tieSeed, q.desc))
+			page = idx.collectTies(from, to, q.mask, q.desc, q.skip, q.perPage, total, pred, tieSeed(s.cfg().tieSeed, q.desc))
 		}
 		ids := make([]int64, len(page))
 		for i, e := range page {
@@ -830,7 +830,7 @@ func (s *Store) runQuery(def *resDef, q *listQ) (int, []int64) {
 		})
 		if tiesUnordered(def, q.orderby) {
 			total := len(cand)
-			page := tieWindow(cand, q.skip, q.perPage, q.skip+q.perPage, tieSeed(s.cfg().tieSeed, q.desc),
+			page := tieWindow(cand, q.skip, q.perPage, tieBound(q.skip, q.perPage, total), tieSeed(s.cfg().tieSeed, q.desc),
 				func(a, b *record) bool { return keyCmp(a, b) == 0 }, func(r *record) int64 { return r.id })
 			ids := make([]int64, len(page))
 			for i, r := range page {

@@ -105,6 +105,12 @@ func orderGroup[T any](g []T, a, b int, seed int64, bound int, id func(T) int64)
 	}
 }
 
+// tieBound is the LIMIT the tie order depends on: skip+limit, or the number
+// of matching rows when the LIMIT covers them all. A LIMIT past the last row
+// sorts every row, the same whatever the LIMIT: in the captures, page 3 of
+// 30 tied rows at per_page=10 (LIMIT 20,10) is rows 20-29 of per_page=100.
+func tieBound(skip, limit, total int) int { return min(skip+limit, total) }
+
 // tieWindow returns the rows at [skip, skip+limit) of items once the ties are
 // ordered as for a query whose LIMIT is bound (offset+per_page): within each
 // group of equal keys (same), by tieHash(seed, bound, id). items must be in
@@ -134,9 +140,9 @@ func tieWindow[T any](items []T, skip, limit, bound int, seed int64, same func(a
 }
 
 // collectTies is oindex.collect for a non-unique index: the page of limit
-// matching entries after skip, with ties ordered as MySQL would for a query
-// with LIMIT skip+limit.
-func (x *oindex) collectTies(from, to ipos, mask uint16, desc bool, skip, limit int, pred func(ikey) bool, seed int64) []ikey {
+// matching entries after skip (of total matching), with ties ordered as
+// MySQL would for a query with LIMIT skip+limit.
+func (x *oindex) collectTies(from, to ipos, mask uint16, desc bool, skip, limit, total int, pred func(ikey) bool, seed int64) []ikey {
 	page := x.collect(from, to, mask, desc, skip, limit, pred, make([]ikey, 0, limit))
 	if len(page) == 0 {
 		return page
@@ -167,5 +173,5 @@ func (x *oindex) collectTies(from, to ipos, mask uint16, desc bool, skip, limit 
 		return page
 	}
 	same := func(a, b ikey) bool { return a.k == b.k }
-	return tieWindow(ext, off, len(page), skip+limit, seed, same, ikey.id)
+	return tieWindow(ext, off, len(page), tieBound(skip, limit, total), seed, same, ikey.id)
 }

@@ -212,7 +212,7 @@ func (a *ackFile) writeRemovals(seqs []uint64) error {
 }
 
 // rewrite replaces the file by one snapshot chunk: a temporary file,
-// synced, renamed over the old one.
+// synced, renamed over the old one, the directory synced.
 func (a *ackFile) rewrite(snapshot []byte) error {
 	chunk := appendAckChunk(nil, ackKindSnap, snapshot)
 	tmp := filepath.Join(a.dir, ackTmpName)
@@ -225,6 +225,11 @@ func (a *ackFile) rewrite(snapshot []byte) error {
 	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(a.dir, ackFileName))
+	}
+	if err == nil {
+		// The rename itself must survive a power loss, or the old file
+		// (and none of the removals written since) would be read back.
+		err = syncDir(a.dir)
 	}
 	if err != nil {
 		_ = f.Close()

@@ -61,6 +61,10 @@ const (
 // size bound. Nothing was written.
 var ErrFull = errors.New("spool is full")
 
+// ErrTooLarge is returned by Append for a record over 1 GiB, the most a
+// segment record holds. Nothing was written.
+var ErrTooLarge = errors.New("record is larger than a spool record can be (1 GiB)")
+
 // ErrClosed is returned by operations on a closed Spool.
 var ErrClosed = errors.New("spool is closed")
 
@@ -276,6 +280,10 @@ func (s *Spool) Notify() <-chan struct{} { return s.notify }
 // must not change it. It returns ErrFull without writing when the spool
 // would exceed its bound.
 func (s *Spool) Append(value []byte, note any) (uint64, error) {
+	if len(value) > maxRecordBytes {
+		// Recovery would take it for a damaged length and stop there.
+		return 0, ErrTooLarge
+	}
 	size := int64(len(value) + recHeaderSize)
 	if used := s.bytes.Add(size); s.maxBytes > 0 && used > s.maxBytes {
 		s.bytes.Add(-size)

@@ -423,3 +423,15 @@ func TestSyncer(t *testing.T) {
 	require.Error(t, sy.sync(g))
 	require.NoError(t, sy.sync(f))
 }
+
+// A record over 1 GiB is refused before anything is written: recovery
+// would read its length as damage and drop it with everything after it.
+func TestRecordTooLarge(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Append(make([]byte, maxRecordBytes+1), nil)
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.Zero(t, s.Depth())
+	assert.Zero(t, s.Bytes())
+}
