@@ -422,6 +422,22 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, in *instance) {
 	in.mu.Unlock()
 	in.st.restart(parsed.Mode())
 	in.start()
+	if parsed.Mode() == ModeWebhook && (oldParsed == nil || oldParsed.Mode() != ModeWebhook || storeMoved || credsDiffer(parsed, oldParsed)) {
+		// As on create: keys that may read but not write webhooks pass the
+		// store check; the first registration tells.
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RegisterTimeout)
+		reason, done := in.st.firstRegistration(ctx)
+		cancel()
+		if done && reason != "" {
+			s.restore(in, oldRec, oldParsed)
+			key := ceimport.KeyStoreURL
+			if strings.Contains(reason, " 401 ") || strings.Contains(reason, " 403 ") {
+				key = ceimport.KeyAPIKey
+			}
+			s.fail(w, r, badRequest(ceimport.ConfigurationKeyPrefix+key+": the store refused to register the webhooks: "+reason+"; the instance is as it was", "", ""))
+			return
+		}
+	}
 	s.log.Info("instance changed; restarting from its checkpoint", "instance", in.id)
 	writeJSON(w, http.StatusOK, s.instanceJSON(in))
 }
@@ -442,6 +458,26 @@ func storeCredentialsSent(patchBody []byte) *apiError {
 		}
 	}
 	return nil
+}
+
+// restore puts back an instance's previous record after a PATCH whose
+// webhooks could not be registered, and restarts it.
+func (s *Server) restore(in *instance, rec *Record, parsed *ceimport.Instance) {
+	in.stop()
+	if err := s.reg.put(rec); err != nil {
+		s.log.Error("restoring the instance's previous record", "instance", in.id, "error", err)
+	}
+	in.mu.Lock()
+	in.rec, in.parsed = rec, parsed
+	in.mu.Unlock()
+	mode := ""
+	if parsed != nil {
+		mode = parsed.Mode()
+	}
+	in.st.restart(mode)
+	if parsed != nil {
+		in.start()
+	}
 }
 
 func credsDiffer(a, b *ceimport.Instance) bool {
@@ -475,6 +511,8 @@ func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request, in *inst
 		}
 	}
 	if err := s.reg.delete(in.id); err != nil {
+		// Still registered: it runs again rather than stay listed and dead.
+		in.start()
 		s.fail(w, r, errStatus(http.StatusInternalServerError, "removing the instance: %v", err))
 		return
 	}

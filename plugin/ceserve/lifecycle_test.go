@@ -335,5 +335,31 @@ func TestPatchStoreURLNeedsNewKeys(t *testing.T) {
 	mu.Unlock()
 	assert.Equal(t, sim.URL(), strings.Trim(string(ts.instance(t, in.ID).Configuration["store.url"]), `"`))
 
+	// A top-level key set to null is removed, as a configuration key is: a
+	// stored body with a key a later version refuses can be repaired.
+	merged, aerr := mergePatch([]byte(`{"name":"x","bogus":1,"configuration":{"a":1}}`), []byte(`{"bogus":null}`))
+	require.Nil(t, aerr)
+	assert.JSONEq(t, `{"name":"x","configuration":{"a":1}}`, string(merged))
+
 	assert.NotNil(t, newInstance(ts.Server, &Record{ID: 99}, nil).idle, "an instance whose body does not parse")
+}
+
+// A PATCH to webhook mode with keys that may read but not write webhooks is
+// refused as a create is, and the instance is left as it was (polling).
+func TestPatchToWebhookWithReadOnlyKeyRefused(t *testing.T) {
+	sim := startSim(t)
+	cb := newCallback(t, fixtureSigKey)
+	ts := newTestServer(t, "", nil)
+	in := ts.create(t, pollingBody(t, sim, cb.URL())) // read-only keys
+	ts.waitStatus(t, in.ID, "first poll", polled)
+	path := InstancesPath + "/" + itoa(in.ID)
+	code, b := ts.call(t, http.MethodPatch, path, accountKey, []byte(`{"configuration":{"event.vendor.type":"webhook","event.poller.refresh_interval":null,"event.poller.configuration":null}}`))
+	require.Equal(t, http.StatusBadRequest, code, "%s", b)
+	assert.Contains(t, decodeError(t, b).Message, "the store refused to register the webhooks")
+	cur := ts.instance(t, in.ID)
+	assert.Equal(t, in.UpdatedDate, cur.UpdatedDate)
+	assert.JSONEq(t, string(in.Configuration["event.vendor.type"]), string(cur.Configuration["event.vendor.type"]))
+	st := ts.waitStatus(t, in.ID, "polling again", polled)
+	assert.Equal(t, ModePolling, st.Mode)
+	assert.Empty(t, sim.Webhooks(), "nothing registered")
 }

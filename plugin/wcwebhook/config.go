@@ -217,6 +217,7 @@ func (c *inputConfig) validate() error {
 		return fmt.Errorf("no store configured: set %s (or %s) or %s", fieldSecret, fieldSecrets, fieldStores)
 	}
 	names := map[string]bool{}
+	registers := map[string]int{} // normalized REST store URL -> stores index
 	for i, s := range c.stores {
 		if len(s.secrets) == 0 {
 			return fmt.Errorf("store %d (%q) has no secret: unsigned deliveries are never accepted", i, s.name)
@@ -239,6 +240,16 @@ func (c *inputConfig) validate() error {
 			return fmt.Errorf("%s: store name %q used twice", fieldStores, s.name)
 		}
 		names[s.name] = true
+		if s.register != nil && s.rest != nil {
+			// Registrars recognise their hooks by name and topic: two
+			// entries registering on one store would take each other's.
+			key := wcevent.NormalizeStore(s.rest.StoreURL)
+			if j, dup := registers[key]; dup {
+				return fmt.Errorf("%s[%d] and %s[%d] both register webhooks on %s: each would take over the other's webhooks; use one entry per store (several secrets go in its secrets list)",
+					fieldStores, j, fieldStores, i, key)
+			}
+			registers[key] = i
+		}
 	}
 	switch c.ack {
 	case AckDelivered:

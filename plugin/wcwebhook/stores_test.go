@@ -329,3 +329,20 @@ func TestStoresEachRegistered(t *testing.T) {
 		}
 	}
 }
+
+// Two stores entries registering on one store would take each other's
+// webhooks (registrars recognise theirs by name and topic): refused at
+// build time, naming both entries.
+func TestStoresRegisteringOnOneStoreRefused(t *testing.T) {
+	entry := func(name, url string) string {
+		return fmt.Sprintf("{ name: %s, url: %s, secrets: [ s-%s ], register: { consumer_key: k, consumer_secret: c } }", name, url, name)
+	}
+	_, err := newTestInput("address: 127.0.0.1:0\npublic_url: https://events.example\nstores: [ " +
+		entry("a", "https://shop.example") + ", " + entry("b", "https://shop.example/") + " ]\n")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "stores[0] and stores[1] both register webhooks on https://shop.example")
+	in, err := newTestInput("address: 127.0.0.1:0\npublic_url: https://events.example\nstores: [ " +
+		entry("a", "https://shop.example") + ", " + entry("b", "https://other.example") + " ]\n")
+	require.NoError(t, err)
+	require.NoError(t, in.Close(context.Background()))
+}
