@@ -40,20 +40,24 @@ func (ts *testServer) waitStatus(t *testing.T, id int64, what string, cond func(
 func polled(st Status) bool { return st.LastSuccessfulPoll != nil }
 
 // A PATCH of the refresh interval takes effect: an order changed while the
-// instance polled every 5 minutes arrives once the PATCH makes it poll every
-// 1.2 s, from the checkpoint (once: a later restart does not send it
+// instance polled every 5 minutes (its pipeline stopped until then) arrives
+// once the PATCH makes it poll every 1.2 s, from the checkpoint (once: a later restart does not send it
 // again). A bad PATCH changes nothing; secrets sent back redacted are kept.
 func TestPatchRefreshInterval(t *testing.T) {
 	sim := startSim(t)
 	cb := newCallback(t, fixtureSigKey)
-	ts := newTestServer(t, "", nil)
+	// IdleStop makes the status say when the instance has nothing left
+	// to do before its next poll: a second held back on the first poll
+	// is fetched again after `overlap`, so an order created before that
+	// recheck would arrive without the PATCH.
+	ts := newTestServer(t, "", func(o *Options) { o.IdleStop = time.Second })
 	body := seedBody(t, "polling-instance.json", map[string]any{
 		"store.url": sim.URL(), "oauth.api.key": wcsim.DefaultReadOnlyConsumerKey,
 		"oauth.api.secret": wcsim.DefaultReadOnlyConsumerSecret, "event.notification.callback.url": cb.URL(),
 	}, nil) // the seed's 5 minutes
 	in := ts.create(t, body)
 	path := InstancesPath + "/" + itoa(in.ID)
-	ts.waitStatus(t, in.ID, "first poll", polled)
+	ts.waitStatus(t, in.ID, "idle after the first poll", func(st Status) bool { return polled(st) && st.IdleUntil != nil })
 
 	a, err := sim.Create(wcsim.Orders, map[string]any{"status": "processing"})
 	require.NoError(t, err)
