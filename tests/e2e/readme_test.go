@@ -482,7 +482,9 @@ func readmeServe(t *testing.T, b, curl readmeBlock) {
 	dir := workdir(t)
 	addr := freeAddr(t)
 	script := strings.ReplaceAll(strings.Join(b.lines, "; "), "127.0.0.1:8081", addr)
-	p := startLine(t, dir, nil, script)
+	// serve's own metrics listener defaults to 127.0.0.1:4195, which
+	// another test's process may hold: a free port through its variable.
+	p := startLine(t, dir, map[string]string{"WOOEVENTS_METRICS_ADDRESS": freeAddr(t)}, script)
 	get := strings.ReplaceAll(curl.lines[0], "127.0.0.1:8081", addr)
 	var out string
 	p.Eventually(t, func() bool {

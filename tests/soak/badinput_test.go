@@ -26,9 +26,12 @@ import (
 const maxBody = 64 << 10
 
 // fileConfig is the webhook input into a lines file, with short server
-// timeouts so slow clients are cut off quickly.
+// timeouts so slow clients are cut off quickly. wooevents' own HTTP server
+// is off: its default 127.0.0.1:4195 may be another test's.
 func fileConfig(addr, outPath string) string {
 	return fmt.Sprintf(`
+http:
+  enabled: false
 input:
   woocommerce_webhook:
     address: %q
