@@ -13,7 +13,7 @@ import (
 )
 
 // capturedBody returns the raw body of a captured webhook delivery.
-func capturedBody(t *testing.T, name string) []byte {
+func capturedBody(t testing.TB, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "tests", "fixtures", "woocommerce", "webhooks", name))
 	require.NoError(t, err)

@@ -585,6 +585,7 @@ func (in *Input) Close(ctx context.Context) error {
 			}
 		}
 		err = errors.Join(err, in.sink.close())
+		in.m.accepted.flush()
 		if regs != nil {
 			regs.stop(ctx, in.log)
 		}

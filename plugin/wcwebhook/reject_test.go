@@ -216,3 +216,48 @@ rate_limit_resources:
 		require.Equal(t, "44", <-got)
 	})
 }
+
+// woocommerce_webhook_accepted_total is published in batches
+// (acceptedFlushInterval): every accepted delivery is counted within the
+// interval, concurrent ones included, rejected ones never, and the count is
+// complete when the input stops.
+func TestAcceptedCountedInBatches(t *testing.T) {
+	send := func(run *streamRun, n int) {
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < n; i += 4 {
+					body := []byte(`{"id":` + strconv.Itoa(1000+i) + `,"status":"processing"}`)
+					status, _, msg := post(t, signedRequest(t, run.URL, testSecret, "order.updated", testStore, body))
+					assert.Equal(t, http.StatusOK, status, msg)
+				}
+			}()
+		}
+		wg.Wait()
+		for range n {
+			run.next(t)
+		}
+	}
+	run := startStream(t, "  secret: "+testSecret+"\n", nil, "")
+	send(run, 40)
+	status, _, _ := post(t, signedRequest(t, run.URL, "not-the-secret", "order.updated", testStore, orderBody))
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Eventually(t, func() bool { return run.Metrics.Get(MetricAccepted) == 40 }, 10*acceptedFlushInterval, acceptedFlushInterval/10,
+		"40 accepted deliveries are counted within the flush interval: %d", run.Metrics.Get(MetricAccepted))
+	send(run, 7) // after a flush: the next increment arms the next one
+	require.Eventually(t, func() bool { return run.Metrics.Get(MetricAccepted) == 47 }, 10*acceptedFlushInterval, acceptedFlushInterval/10,
+		"%d", run.Metrics.Get(MetricAccepted))
+	assert.Equal(t, int64(1), run.Metrics.Get(MetricRejections, "reason="+ReasonBadSignature))
+	run.Stop(t)
+
+	// On close the count is complete without waiting for the interval.
+	defer func(d time.Duration) { acceptedFlushInterval = d }(acceptedFlushInterval)
+	acceptedFlushInterval = time.Hour
+	run = startStream(t, "  secret: "+testSecret+"\n", nil, "")
+	send(run, 3)
+	assert.Zero(t, run.Metrics.Get(MetricAccepted), "not published before the interval")
+	run.Stop(t)
+	assert.Equal(t, int64(3), run.Metrics.Get(MetricAccepted), "published when the input closed")
+}
