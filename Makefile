@@ -55,7 +55,7 @@ soak: build
 	WOOEVENTS_SOAK=1 WOOEVENTS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m ./tests/soak/... ./plugin/...
 
 FUZZTIME ?= 30s
-FUZZ_PKGS := ./plugin/wcwebhook ./plugin/wcclient/oauth1 ./plugin/wcevent ./plugin/wcpoll ./plugin/datefmt ./plugin/ceimport
+FUZZ_PKGS := ./internal/jsonscan ./plugin/wcwebhook ./plugin/wcclient/oauth1 ./plugin/wcevent ./plugin/wcpoll ./plugin/datefmt ./plugin/ceimport
 # Every Fuzz* target of those packages for FUZZTIME each (seed corpora: testdata/fuzz/ and f.Add in the tests).
 fuzz:
 	@for pkg in $(FUZZ_PKGS); do \

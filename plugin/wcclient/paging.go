@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/wooevents/wooevents/internal/jsonscan"
 )
 
 // Page is one page of a list route.
@@ -91,7 +93,7 @@ func (c *Client) ListPageFields(ctx context.Context, route string, query url.Val
 	isArray := false
 	valid := func(raw []byte) bool {
 		var ok bool
-		items, fields, isArray, ok = splitValidArrayFields(raw, make([]json.RawMessage, 0, perPage), keys)
+		items, fields, isArray, ok = jsonscan.SplitArrayFields(raw, make([]json.RawMessage, 0, perPage), keys)
 		return ok
 	}
 	buf, _ := c.bufs.Get().(*[]byte)

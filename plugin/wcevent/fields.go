@@ -1,10 +1,14 @@
 package wcevent
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/wooevents/wooevents/internal/jsonscan"
 )
 
 // ObjectFields are the fields of a WooCommerce object the normalizer needs.
@@ -21,34 +25,35 @@ var (
 	ErrNotObject = errors.New("body is not a JSON object")
 )
 
+// fieldKeys are the top-level keys ExtractFields reads, in ObjectFields order.
+var fieldKeys = []string{"id", "date_modified_gmt", "date_created_gmt", "status"}
+
 // ExtractFields validates body as JSON and reads id, date_modified_gmt,
 // date_created_gmt and status from its top level without building the
-// document, in one pass over body (scanObject): validation and extraction
-// together, which is most of what a webhook delivery costs beyond HTTP. As
-// with gjson.Get, the first member of a repeated key counts. The strings
-// returned are copies (body may be a reused buffer).
+// document, in one pass over body (jsonscan.ObjectFields): validation and
+// extraction together, which is most of what a webhook delivery costs
+// beyond HTTP and the HMAC. As with gjson.Get, the first member of a
+// repeated key counts. The strings returned are copies (body may be a
+// reused buffer).
 func ExtractFields(body []byte) (ObjectFields, error) {
 	var f ObjectFields
-	var vals [4]span
-	switch scanObject(body, &vals) {
-	case scanNotObject:
-		if gjson.ValidBytes(body) {
-			return f, ErrNotObject
-		}
+	var vals [4]json.RawMessage
+	switch jsonscan.ObjectFields(body, fieldKeys, vals[:]) {
+	case jsonscan.NotObject:
+		return f, ErrNotObject
+	case jsonscan.Invalid:
 		return f, ErrNotJSON
-	case scanInvalid:
-		return f, ErrNotJSON
-	case scanEscapedKey:
+	case jsonscan.EscapedKey:
 		// A top-level key written with escapes (never seen from
 		// WooCommerce): let gjson decode the keys.
-		r := gjson.GetManyBytes(body, "id", "date_modified_gmt", "date_created_gmt", "status")
+		r := gjson.GetManyBytes(body, fieldKeys...)
 		f.ID, f.DateModifiedGMT, f.DateCreatedGMT, f.Status = Scalar(r[0]), Scalar(r[1]), Scalar(r[2]), Scalar(r[3])
 		return f, nil
 	}
 	var strs [4][]byte
 	n := 0
 	for i, v := range vals {
-		strs[i] = v.scalar(body)
+		strs[i] = rawScalar(v)
 		n += len(strs[i])
 	}
 	if n == 0 {
@@ -67,34 +72,23 @@ func ExtractFields(body []byte) (ObjectFields, error) {
 	return f, nil
 }
 
-// fieldIndex is the index in ObjectFields order of a top-level key the
-// normalizer reads, -1 for any other key.
-func fieldIndex(key []byte) int {
-	switch string(key) { // no allocation: compared in place
-	case "id":
-		return 0
-	case "date_modified_gmt":
-		return 1
-	case "date_created_gmt":
-		return 2
-	case "status":
-		return 3
+// rawScalar is what Scalar gives for the valid JSON value raw: a string's
+// content (decoded when it has escapes), a number's or boolean's text, nil
+// for null, objects, arrays and an absent value.
+func rawScalar(raw []byte) []byte {
+	if len(raw) == 0 {
+		return nil
 	}
-	return -1
-}
-
-// isObject reports whether valid JSON is an object: its first byte that is
-// not white space is '{' (without copying the body, as gjson.ParseBytes
-// would).
-func isObject(body []byte) bool {
-	for _, c := range body {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
+	switch raw[0] {
+	case '"':
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			return []byte(gjson.ParseBytes(raw).Str)
 		}
-		return c == '{'
+		return raw[1 : len(raw)-1]
+	case 'n', '{', '[':
+		return nil
 	}
-	return false
+	return raw
 }
 
 // Scalar is the string form of a string, number or boolean; "" for null, absent,

@@ -25,6 +25,19 @@ func referenceFields(body []byte) (ObjectFields, error) {
 	return ObjectFields{ID: Scalar(r[0]), DateModifiedGMT: Scalar(r[1]), DateCreatedGMT: Scalar(r[2]), Status: Scalar(r[3])}, nil
 }
 
+// isObject reports whether valid JSON is an object: its first byte that is
+// not white space is '{'.
+func isObject(body []byte) bool {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == '{'
+	}
+	return false
+}
+
 var fieldsCases = []string{
 	`{"id":20,"status":"processing","date_created_gmt":"2026-11-27T23:48:19","date_modified_gmt":"2026-11-27T23:48:20"}`,
 	`{"id":1,"id":2,"status":"a","status":"b"}`,

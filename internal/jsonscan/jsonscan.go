@@ -1,4 +1,11 @@
-package wcclient
+// Package jsonscan validates JSON in one pass without building a document
+// and picks values on the way: the elements of a REST list answer and the
+// top-level fields of each (SplitArrayFields, for the REST client), or the
+// top-level fields of one object (ObjectFields, for a webhook body). It
+// accepts exactly what encoding/json.Valid and gjson.Valid accept, which the
+// differential fuzz tests hold it to. The scans are iterative: nesting depth
+// cannot exhaust the stack.
+package jsonscan
 
 import (
 	"bytes"
@@ -7,24 +14,23 @@ import (
 	"math/bits"
 )
 
-// splitValidArray validates raw as JSON in one pass and, when it is an
+// SplitArray validates raw as JSON in one pass and, when it is an
 // array, appends its elements to items (each aliasing raw: not copied).
 // valid is false for anything gjson.ValidBytes rejects; isArray tells a
-// valid array from another valid value. The scan is iterative, so nesting
-// depth cannot exhaust the stack.
-func splitValidArray(raw []byte, items []json.RawMessage) (_ []json.RawMessage, isArray, valid bool) {
-	items, _, isArray, valid = splitValidArrayFields(raw, items, nil)
+// valid array from another valid value.
+func SplitArray(raw []byte, items []json.RawMessage) (_ []json.RawMessage, isArray, valid bool) {
+	items, _, isArray, valid = SplitArrayFields(raw, items, nil)
 	return items, isArray, valid
 }
 
-// splitValidArrayFields is splitValidArray that also picks, in the same
+// SplitArrayFields is SplitArray that also picks, in the same
 // pass, the values of the top-level keys named in keys from every element:
 // fields[i][k] is the raw value of keys[k] in element i (nil when absent;
 // the first wins when a key repeats, as with gjson). fields[i] is nil for
 // an element that is not an object or has a key with an escape (it must
 // be read another way). Empty keys match nothing. Without keys, fields is
 // nil.
-func splitValidArrayFields(raw []byte, items []json.RawMessage, keys []string) (_ []json.RawMessage, fields [][]json.RawMessage, isArray, valid bool) {
+func SplitArrayFields(raw []byte, items []json.RawMessage, keys []string) (_ []json.RawMessage, fields [][]json.RawMessage, isArray, valid bool) {
 	var stack []byte // open containers: '{' or '['
 	i := skipSpace(raw, 0)
 	if i < len(raw) && raw[i] == '[' {
@@ -287,4 +293,149 @@ func scanNumber(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// ObjectResult is what ObjectFields found.
+type ObjectResult int
+
+// ObjectFields results.
+const (
+	Object     ObjectResult = iota // a valid object: vals are filled
+	Invalid                        // not valid JSON
+	NotObject                      // valid JSON, not an object
+	EscapedKey                     // a valid object with a top-level key written with escapes: vals are not filled
+)
+
+// ObjectFields validates raw, which must be one object (white space around
+// it allowed), and sets vals[k] to the raw value of its first top-level
+// member named keys[k] (nil when absent; aliasing raw; an empty key
+// matches nothing). len(vals) must be len(keys). Keys with escapes are not decoded: EscapedKey says to read
+// the fields another way (WooCommerce never sends them).
+func ObjectFields(raw []byte, keys []string, vals []json.RawMessage) ObjectResult {
+	clear(vals)
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		if _, _, _, valid := SplitArrayFields(raw, nil, nil); valid {
+			return NotObject
+		}
+		return Invalid
+	}
+	escaped := false
+	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			ks := i
+			var ke int
+			if i, ke = objectKey(raw, i); i < 0 {
+				return Invalid
+			}
+			key := raw[ks+1 : ke-1]
+			field := -1
+			if bytes.IndexByte(key, '\\') >= 0 {
+				escaped = true
+			} else {
+				for n, k := range keys {
+					if vals[n] == nil && k != "" && string(key) == k {
+						field = n
+						break
+					}
+				}
+			}
+			start := i
+			if i = skipValue(raw, i); i < 0 {
+				return Invalid
+			}
+			if field >= 0 {
+				vals[field] = json.RawMessage(raw[start:i:i])
+			}
+			if i = skipSpace(raw, i); i >= len(raw) {
+				return Invalid
+			}
+			if raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+				continue
+			}
+			if raw[i] != '}' {
+				return Invalid
+			}
+			i++
+			break
+		}
+	}
+	if skipSpace(raw, i) != len(raw) {
+		return Invalid
+	}
+	if escaped {
+		clear(vals)
+		return EscapedKey
+	}
+	return Object
+}
+
+// skipValue validates the value that starts at i (objects and arrays with
+// an explicit stack) and returns the index after it, or -1.
+func skipValue(b []byte, i int) int {
+	var base [64]byte
+	stack := base[:0] // open containers: '{' or '['
+	for {
+		// a value starts at i
+		if i >= len(b) {
+			return -1
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			stack = append(stack, c)
+			i = skipSpace(b, i+1)
+			if i < len(b) && (b[i] == '}' && c == '{' || b[i] == ']' && c == '[') {
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				if i, _ = objectKey(b, i); i < 0 {
+					return -1
+				}
+			}
+			continue
+		case '"':
+			i = scanString(b, i)
+		case 't':
+			i = literal(b, i, "true")
+		case 'f':
+			i = literal(b, i, "false")
+		case 'n':
+			i = literal(b, i, "null")
+		default:
+			i = scanNumber(b, i)
+		}
+		if i < 0 {
+			return -1
+		}
+		// a value ended at i: close containers, or find the next value
+		for {
+			if len(stack) == 0 {
+				return i
+			}
+			if i = skipSpace(b, i); i >= len(b) {
+				return -1
+			}
+			top := stack[len(stack)-1]
+			if b[i] == ',' {
+				i = skipSpace(b, i+1)
+				if top == '{' {
+					if i, _ = objectKey(b, i); i < 0 {
+						return -1
+					}
+				}
+				break
+			}
+			if top == '{' && b[i] == '}' || top == '[' && b[i] == ']' {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			return -1
+		}
+	}
 }

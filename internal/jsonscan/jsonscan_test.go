@@ -1,4 +1,4 @@
-package wcclient
+package jsonscan
 
 import (
 	"encoding/json"
@@ -12,9 +12,9 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// checkSplit compares splitValidArray with gjson (validity, elements).
+// checkSplit compares SplitArray with gjson (validity, elements).
 func checkSplit(t testing.TB, raw []byte) {
-	items, isArr, valid := splitValidArray(raw, nil)
+	items, isArr, valid := SplitArray(raw, nil)
 	want := gjson.ValidBytes(raw)
 	if want != json.Valid(raw) {
 		return // the reference validators disagree: no expectation
@@ -40,11 +40,11 @@ func checkSplit(t testing.TB, raw []byte) {
 // fieldKeys are the keys checkFields picks ("" matches nothing).
 var fieldKeys = []string{"id", "a", "", "date_modified_gmt", "status"}
 
-// checkFields compares the fields splitValidArrayFields picks from a valid
+// checkFields compares the fields SplitArrayFields picks from a valid
 // array with gjson: the first top-level occurrence of each key, nil for an
 // element that is not an object or has a key with an escape.
 func checkFields(t testing.TB, raw []byte, elems []string) {
-	items, fields, isArr, valid := splitValidArrayFields(raw, nil, fieldKeys)
+	items, fields, isArr, valid := SplitArrayFields(raw, nil, fieldKeys)
 	require.True(t, valid && isArr, "%q", raw)
 	require.Len(t, items, len(elems), "%q", raw)
 	require.Len(t, fields, len(elems), "%q", raw)
@@ -96,7 +96,7 @@ func TestSplitValidArrayMatchesGJSON(t *testing.T) {
 	}
 	for _, name := range []string{"orders.list.http-oauth1.http", "products.list.http-oauth1.http", "customers.list.http-oauth1.http", "webhooks.list.http-oauth1.http"} {
 		body := fixtureBody(t, name)
-		items, isArr, valid := splitValidArray(body, nil)
+		items, isArr, valid := SplitArray(body, nil)
 		require.True(t, valid && isArr, name)
 		require.NotEmpty(t, items, name)
 		checkSplit(t, body)
@@ -107,7 +107,7 @@ func TestSplitValidArrayMatchesGJSON(t *testing.T) {
 	}
 	// deep nesting does not recurse
 	deep := []byte(strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20))
-	_, isArr, valid := splitValidArray(deep, nil)
+	_, isArr, valid := SplitArray(deep, nil)
 	assert.True(t, valid && isArr)
 }
 
@@ -126,7 +126,7 @@ func BenchmarkSplitValidArray(b *testing.B) {
 		b.SetBytes(int64(len(page)))
 		items := make([]json.RawMessage, 0, 100)
 		for range b.N {
-			if _, _, ok := splitValidArray(page, items[:0]); !ok {
+			if _, _, ok := SplitArray(page, items[:0]); !ok {
 				b.Fatal("invalid")
 			}
 		}
@@ -144,4 +144,86 @@ func BenchmarkSplitValidArray(b *testing.B) {
 			})
 		}
 	})
+}
+
+// checkObject compares ObjectFields with encoding/json.Valid and gjson: the
+// result class, and the first top-level occurrence of each key.
+func checkObject(t testing.TB, raw []byte) {
+	vals := make([]json.RawMessage, len(fieldKeys))
+	got := ObjectFields(raw, fieldKeys, vals)
+	valid := json.Valid(raw)
+	if gjson.ValidBytes(raw) != valid {
+		return // the reference validators disagree: no expectation
+	}
+	switch {
+	case !valid:
+		require.Equal(t, Invalid, got, "%q", raw)
+		return
+	case !gjson.ParseBytes(raw).IsObject():
+		require.Equal(t, NotObject, got, "%q", raw)
+		return
+	}
+	want := make([]json.RawMessage, len(fieldKeys))
+	escaped := false
+	gjson.ParseBytes(raw).ForEach(func(k, v gjson.Result) bool {
+		escaped = escaped || strings.Contains(k.Raw, `\`)
+		for n, fk := range fieldKeys {
+			if fk != "" && k.Str == fk && want[n] == nil {
+				want[n] = json.RawMessage(v.Raw)
+			}
+		}
+		return true
+	})
+	if escaped {
+		require.Equal(t, EscapedKey, got, "%q", raw)
+		for n := range vals {
+			require.Nil(t, vals[n], "%q", raw)
+		}
+		return
+	}
+	require.Equal(t, Object, got, "%q", raw)
+	for n := range fieldKeys {
+		require.Equal(t, string(want[n]), string(vals[n]), "key %q of %q", fieldKeys[n], raw)
+	}
+}
+
+var objectSeeds = []string{
+	`{}`, ` { } `, `{"id":1}`, `{"id":1,"id":2,"status":"a","status":"b"}`, `{"i\u0064":7,"status":"x"}`,
+	`{"meta":{"id":99,"status":"nested"},"list":[{"id":3}],"id":"abc","date_modified_gmt":null}`,
+	` { "id" : true , "status" : false , "a" : 1.5e3 } `, `{"id":{"x":1},"status":["y"],"a":""}`,
+	`{"a":[[[[{"b":[1,2,{"c":"d"}]}]]]],"id":01}`, `{"a":[1,],"id":1}`, `{"a":{"b":1,},"id":1}`, `{"a":[1 2],"id":1}`,
+	`{"id":1}x`, "{\"id\":\"tab\tin string\"}", `{"id":"\x"}`, `{"id":1.}`, `{"id":-}`, `{"id":1e}`, `{"id":nul}`,
+	`{"id":tru,"x":1}`, `{"id":"\ud83d\ude00","status":"\/"}`, `{"id":1`, `{"id"}`, `{"id":}`, `{1:2}`, `{"id":1,}`,
+	`[{"id":1}]`, `"id"`, `12`, `null`, ``, ` `, `{"":1,"id":2}`, `{"id":[]}`, `{"id":{}}`,
+	`{"x":` + strings.Repeat(`{"a":[`, 2000) + "1" + strings.Repeat("]}", 2000) + `,"id":5}`,
+	`{"x":` + strings.Repeat(`{"a":[`, 2000) + "1" + strings.Repeat("]}", 1999) + `],"id":5}`,
+}
+
+func TestObjectFieldsMatchesGJSON(t *testing.T) {
+	for _, s := range objectSeeds {
+		checkObject(t, []byte(s))
+	}
+	body := fixtureBody(t, "orders.list.http-oauth1.http")
+	items, _, _ := SplitArray(body, nil)
+	require.NotEmpty(t, items)
+	order := items[0]
+	vals := make([]json.RawMessage, len(fieldKeys))
+	require.Equal(t, Object, ObjectFields(order, fieldKeys, vals))
+	assert.NotEmpty(t, vals[0], "a captured order has an id")
+	assert.NotEmpty(t, vals[3], "and a date_modified_gmt")
+	// every truncation (a proxy cutting the delivery) is invalid
+	for n := range len(order) {
+		checkObject(t, order[:n])
+	}
+	// deep nesting does not recurse
+	deep := []byte(`{"a":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `,"id":3}`)
+	require.Equal(t, Object, ObjectFields(deep, fieldKeys, vals))
+	assert.Equal(t, "3", string(vals[0]))
+}
+
+func FuzzObjectFields(f *testing.F) {
+	for _, s := range objectSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { checkObject(t, raw) })
 }
