@@ -367,3 +367,27 @@ func TestPatchToWebhookWithReadOnlyKeyRefused(t *testing.T) {
 	assert.Equal(t, ModePolling, st.Mode)
 	assert.Empty(t, sim.Webhooks(), "nothing registered")
 }
+
+// A DELETE whose registry delete fails answers 500 and leaves the instance
+// as it was: still listed, and running again (it was stopped first), so an
+// order created afterwards is delivered.
+func TestDeleteKeepsInstanceWhenRegistryFails(t *testing.T) {
+	sim := startSim(t)
+	cb := newCallback(t, fixtureSigKey)
+	ts := newTestServer(t, "", nil)
+	body := editBody(t, pollingBody(t, sim, cb.URL()), map[string]any{"event.poller.refresh_interval": "0.02"}, nil) // 1.2 s
+	in := ts.create(t, body)
+	ts.waitStatus(t, in.ID, "first poll", polled)
+
+	require.NoError(t, ts.reg.store.Close()) // every registry write fails from now on
+	code, b := ts.call(t, http.MethodDelete, InstancesPath+"/"+itoa(in.ID), accountKey, nil)
+	require.Equal(t, http.StatusInternalServerError, code, "%s", b)
+	assert.Contains(t, decodeError(t, b).Message, "removing the instance")
+
+	assert.Equal(t, in.ID, ts.instance(t, in.ID).ID, "still listed")
+	oid, err := sim.Create(wcsim.Orders, map[string]any{"status": "processing"})
+	require.NoError(t, err)
+	key := "orders/" + strconv.FormatInt(oid, 10) + "/CREATED"
+	require.Eventually(t, func() bool { return cb.has(key) }, waitFor, tick, "the instance runs again: %v", cb.keys())
+	assert.Equal(t, StateRunning, ts.instance(t, in.ID).Status.State)
+}
