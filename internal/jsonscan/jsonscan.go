@@ -31,137 +31,59 @@ func SplitArray(raw []byte, items []json.RawMessage) (_ []json.RawMessage, isArr
 // be read another way). Empty keys match nothing. Without keys, fields is
 // nil.
 func SplitArrayFields(raw []byte, items []json.RawMessage, keys []string) (_ []json.RawMessage, fields [][]json.RawMessage, isArray, valid bool) {
-	var stack []byte // open containers: '{' or '['
 	i := skipSpace(raw, 0)
-	if i < len(raw) && raw[i] == '[' {
-		isArray = true
+	if i >= len(raw) || raw[i] != '[' {
+		// Not an array: is it valid JSON?
+		return items, nil, false, i < len(raw) && end(raw, skipValue(raw, i))
 	}
 	var flat []json.RawMessage // backing store of fields, len(keys) per element
-	var cur []json.RawMessage  // fields of the element being read (nil: none)
-	field, fieldStart := -1, 0 // the element's key whose value is being read
-	// pick records the key just read at the element's top level (its
-	// closing quote is at end-1) whose value starts at i.
-	pick := func(keyStart, end, i int) {
-		if cur == nil {
-			return
-		}
-		key := raw[keyStart+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			cur = nil // escaped keys: left to the caller
-			fields[len(fields)-1] = nil
-			return
-		}
-		for n, k := range keys {
-			if len(k) == len(key) && k != "" && cur[n] == nil && string(key) == k {
-				field, fieldStart = n, i
-				return
-			}
-		}
+	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == ']' {
+		return items, fields, true, end(raw, i+1)
 	}
-	elemStart := -1
 	for {
-		// a value starts at i
-		if len(stack) == 1 && isArray {
-			elemStart = i
-			if len(keys) > 0 {
-				cur = nil
-				if i < len(raw) && raw[i] == '{' {
-					if len(flat) < len(keys) {
-						flat = make([]json.RawMessage, len(keys)*max(cap(items)-len(items), 16))
-					}
-					cur, flat = flat[:len(keys):len(keys)], flat[len(keys):]
-				}
+		start := i
+		if len(keys) > 0 && i < len(raw) && raw[i] == '{' {
+			if len(flat) < len(keys) {
+				flat = make([]json.RawMessage, len(keys)*max(cap(items)-len(items), 16))
+			}
+			cur := flat[:len(keys):len(keys)]
+			var escaped bool
+			if i, escaped = objectMembers(raw, i, keys, cur); i < 0 {
+				return items, fields, false, false
+			}
+			if escaped {
+				clear(cur) // left to the caller; the backing store is reused
+				fields = append(fields, nil)
+			} else {
+				flat = flat[len(keys):]
 				fields = append(fields, cur)
 			}
+		} else {
+			if i = skipValue(raw, i); i < 0 {
+				return items, fields, false, false
+			}
+			if len(keys) > 0 {
+				fields = append(fields, nil)
+			}
 		}
-		if i >= len(raw) {
+		items = append(items, json.RawMessage(raw[start:i:i]))
+		if i = skipSpace(raw, i); i >= len(raw) {
 			return items, fields, false, false
 		}
-		switch c := raw[i]; c {
-		case '{', '[':
-			stack = append(stack, c)
+		switch raw[i] {
+		case ',':
 			i = skipSpace(raw, i+1)
-			if i < len(raw) && (raw[i] == '}' && c == '{' || raw[i] == ']' && c == '[') {
-				stack = stack[:len(stack)-1]
-				i++
-				break
-			}
-			if c == '{' {
-				ks := i
-				var ke int
-				if i, ke = objectKey(raw, i); i < 0 {
-					return items, fields, false, false
-				}
-				if cur != nil && len(stack) == 2 {
-					pick(ks, ke, i)
-				}
-			}
-			continue
-		case '"':
-			if i = scanString(raw, i); i < 0 {
-				return items, fields, false, false
-			}
-		case 't':
-			if i = literal(raw, i, "true"); i < 0 {
-				return items, fields, false, false
-			}
-		case 'f':
-			if i = literal(raw, i, "false"); i < 0 {
-				return items, fields, false, false
-			}
-		case 'n':
-			if i = literal(raw, i, "null"); i < 0 {
-				return items, fields, false, false
-			}
+		case ']':
+			return items, fields, true, end(raw, i+1)
 		default:
-			if i = scanNumber(raw, i); i < 0 {
-				return items, fields, false, false
-			}
-		}
-		// a value ended at i: close containers, or find the next value
-		for {
-			if field >= 0 && len(stack) == 2 {
-				if cur != nil {
-					cur[field] = json.RawMessage(raw[fieldStart:i:i])
-				}
-				field = -1
-			}
-			if len(stack) == 1 && isArray && elemStart >= 0 {
-				items = append(items, json.RawMessage(raw[elemStart:i:i]))
-				elemStart = -1
-			}
-			i = skipSpace(raw, i)
-			if len(stack) == 0 {
-				return items, fields, isArray, i == len(raw)
-			}
-			if i >= len(raw) {
-				return items, fields, false, false
-			}
-			top := stack[len(stack)-1]
-			switch {
-			case raw[i] == ',':
-				i = skipSpace(raw, i+1)
-				if top == '{' {
-					ks := i
-					var ke int
-					if i, ke = objectKey(raw, i); i < 0 {
-						return items, fields, false, false
-					}
-					if cur != nil && len(stack) == 2 {
-						pick(ks, ke, i)
-					}
-				}
-			case top == '{' && raw[i] == '}', top == '[' && raw[i] == ']':
-				stack = stack[:len(stack)-1]
-				i++
-				continue
-			default:
-				return items, fields, false, false
-			}
-			break
+			return items, fields, false, false
 		}
 	}
 }
+
+// end reports whether a value that ended at i (-1: an invalid one) is all
+// that raw holds, white space aside.
+func end(raw []byte, i int) bool { return i >= 0 && skipSpace(raw, i) == len(raw) }
 
 // objectKey reads `"key" :` at i and returns where the value starts and
 // where the key string ends (after its quote); val is -1 when it is not
@@ -308,69 +230,76 @@ const (
 
 // ObjectFields validates raw, which must be one object (white space around
 // it allowed), and sets vals[k] to the raw value of its first top-level
-// member named keys[k] (nil when absent; aliasing raw; an empty key
-// matches nothing). len(vals) must be len(keys). Keys with escapes are not decoded: EscapedKey says to read
-// the fields another way (WooCommerce never sends them).
+// member named keys[k] (nil when absent; aliasing raw; an empty key matches
+// nothing). len(vals) must be len(keys). Keys with escapes are not decoded:
+// EscapedKey says to read the fields another way (WooCommerce never sends
+// them).
 func ObjectFields(raw []byte, keys []string, vals []json.RawMessage) ObjectResult {
 	clear(vals)
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
-		if _, _, _, valid := SplitArrayFields(raw, nil, nil); valid {
+		if i < len(raw) && end(raw, skipValue(raw, i)) {
 			return NotObject
 		}
 		return Invalid
 	}
-	escaped := false
-	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == '}' {
-		i++
-	} else {
-		for {
-			ks := i
-			var ke int
-			if i, ke = objectKey(raw, i); i < 0 {
-				return Invalid
-			}
-			key := raw[ks+1 : ke-1]
-			field := -1
-			if bytes.IndexByte(key, '\\') >= 0 {
-				escaped = true
-			} else {
-				for n, k := range keys {
-					if vals[n] == nil && k != "" && string(key) == k {
-						field = n
-						break
-					}
-				}
-			}
-			start := i
-			if i = skipValue(raw, i); i < 0 {
-				return Invalid
-			}
-			if field >= 0 {
-				vals[field] = json.RawMessage(raw[start:i:i])
-			}
-			if i = skipSpace(raw, i); i >= len(raw) {
-				return Invalid
-			}
-			if raw[i] == ',' {
-				i = skipSpace(raw, i+1)
-				continue
-			}
-			if raw[i] != '}' {
-				return Invalid
-			}
-			i++
-			break
-		}
-	}
-	if skipSpace(raw, i) != len(raw) {
+	i, escaped := objectMembers(raw, i, keys, vals)
+	switch {
+	case !end(raw, i):
+		clear(vals)
 		return Invalid
-	}
-	if escaped {
+	case escaped:
 		clear(vals)
 		return EscapedKey
 	}
 	return Object
+}
+
+// objectMembers validates the object that opens at raw[i] and returns the
+// index after it (-1 when invalid). It sets vals[k] to the raw value of
+// the first member named keys[k]; escaped reports a key with escapes, which
+// is never compared.
+func objectMembers(raw []byte, i int, keys []string, vals []json.RawMessage) (_ int, escaped bool) {
+	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == '}' {
+		return i + 1, false
+	}
+	for {
+		ks := i
+		var ke int
+		if i, ke = objectKey(raw, i); i < 0 {
+			return -1, escaped
+		}
+		key := raw[ks+1 : ke-1]
+		field := -1
+		if bytes.IndexByte(key, '\\') >= 0 {
+			escaped = true
+		} else {
+			for n, k := range keys {
+				if len(k) == len(key) && k != "" && vals[n] == nil && string(key) == k {
+					field = n
+					break
+				}
+			}
+		}
+		start := i
+		if i = skipValue(raw, i); i < 0 {
+			return -1, escaped
+		}
+		if field >= 0 {
+			vals[field] = json.RawMessage(raw[start:i:i])
+		}
+		if i = skipSpace(raw, i); i >= len(raw) {
+			return -1, escaped
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return i + 1, escaped
+		default:
+			return -1, escaped
+		}
+	}
 }
 
 // skipValue validates the value that starts at i (objects and arrays with

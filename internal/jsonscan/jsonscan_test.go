@@ -131,6 +131,16 @@ func BenchmarkSplitValidArray(b *testing.B) {
 			}
 		}
 	})
+	b.Run("onepass_fields", func(b *testing.B) {
+		b.SetBytes(int64(len(page)))
+		items := make([]json.RawMessage, 0, 100)
+		keys := []string{"id", "date_modified_gmt", "date_created_gmt", "status"}
+		for range b.N {
+			if _, fields, _, ok := SplitArrayFields(page, items[:0], keys); !ok || fields[0][0] == nil {
+				b.Fatal("invalid")
+			}
+		}
+	})
 	b.Run("gjson", func(b *testing.B) {
 		b.SetBytes(int64(len(page)))
 		for range b.N {

@@ -47,14 +47,16 @@ func TestCreateAndDeliver(t *testing.T) {
 		"both instances notify the order: got %v, rejected %v", cb.keys(), cb.rejections())
 	assert.Empty(t, cb.rejections())
 
-	st := ts.instance(t, poll.ID).Status
+	// The counts follow the callback's answer (the output counts a
+	// delivery once it has the response) and the accepted-deliveries
+	// counter (published every 0.1 s).
+	st := ts.waitStatus(t, poll.ID, "the delivery counted", func(st Status) bool { return st.Events.Delivered >= 1 })
 	assert.Equal(t, StateRunning, st.State, "%+v", st)
 	assert.NotNil(t, st.LastPoll)
-	assert.GreaterOrEqual(t, st.Events.Delivered, int64(1))
-	hst := ts.instance(t, hook.ID).Status
-	require.NotNil(t, hst.Webhooks)
+	hst := ts.waitStatus(t, hook.ID, "the delivery received counted", func(st Status) bool {
+		return st.Webhooks != nil && st.Webhooks.Received >= 1
+	})
 	assert.True(t, hst.Webhooks.Registered)
-	assert.GreaterOrEqual(t, hst.Webhooks.Received, int64(1))
 
 	code, _ := ts.call(t, http.MethodGet, InstancesPath, accountKey, nil)
 	assert.Equal(t, http.StatusOK, code)

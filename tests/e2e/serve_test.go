@@ -189,7 +189,12 @@ func TestServeCreateAndDeliver(t *testing.T) {
 	require.NotNil(t, st.Webhooks)
 	assert.True(t, st.Webhooks.Registered)
 	assert.Equal(t, "running", st.State, st.Reason)
-	assert.Positive(t, p.get(t, poll.ID).Status.Events.Delivered)
+	// Counted once the output has the callback's answer, a moment after the
+	// callback has the notification.
+	for deadline := time.Now().Add(10 * time.Second); p.get(t, poll.ID).Status.Events.Delivered == 0; {
+		require.False(t, time.Now().After(deadline), "the poll instance's status counts its deliveries")
+		time.Sleep(20 * time.Millisecond) // polling the API, as a client would
+	}
 
 	res, err := http.Get("http://" + p.metricsAddr + "/metrics")
 	require.NoError(t, err)
