@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/wooevents/wooevents/tests/wcsim"
 )
@@ -18,10 +19,18 @@ const (
 
 // SimArgs are the wcsim command's arguments to listen on addr with n orders,
 // without the simulator's default per-request jitter (a benchmark measures
-// wooevents; the slow-store scenario sets its own page delay).
+// wooevents; the slow-store scenario sets its own page delay). The newest
+// order is SeedAge old: a backfill reads history. Orders seeded up to "now"
+// would end the walk on seconds still within `overlap`, which the poller
+// holds back and fetches again once settled: a fixed wait of up to two
+// seconds at the live edge (the latency scenario measures that edge), which
+// landed in some 100k rounds and not others.
 func SimArgs(addr string, n int) []string {
-	return []string{"-addr", addr, "-seed-orders", fmt.Sprint(n), "-quiet", "-latency", "off"}
+	return []string{"-addr", addr, "-seed-orders", fmt.Sprint(n), "-seed-age", SeedAge.String(), "-quiet", "-latency", "off"}
 }
+
+// SeedAge is the age of the newest seeded order in the backfill scenarios.
+const SeedAge = 10 * time.Second
 
 // SimRequests reads the simulator's REST request counter
 // (GET /__sim/requests → {"count":N}).

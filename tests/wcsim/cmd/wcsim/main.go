@@ -53,9 +53,10 @@ func parseOffset(s string) (time.Duration, error) {
 
 // config is what the command line asks for.
 type config struct {
-	opts  wcsim.Options
-	seeds map[string]int
-	quiet bool
+	opts    wcsim.Options
+	seeds   map[string]int
+	seedAge time.Duration // how long before now the newest seeded record was modified
+	quiet   bool
 }
 
 // parseFlags reads the command line (without the program name).
@@ -65,7 +66,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	addr := fs.String("addr", "127.0.0.1:8480", "listen address")
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a self-signed certificate (enables Basic/query-string keys)")
 	offset := fs.String("utc-offset", "+00:00", "site UTC offset, e.g. +02:00 or -07:00")
-	seedOrders := fs.Int("seed-orders", 0, "orders to seed (one per second ending now)")
+	seedOrders := fs.Int("seed-orders", 0, "orders to seed (one per second ending now, or -seed-age before now)")
+	seedAge := fs.Duration("seed-age", 0, "age of the newest seeded record of each resource (e.g. 10s: the seeded data is history that no poll holds back as too recent)")
 	seedProducts := fs.Int("seed-products", 0, "products to seed")
 	seedCustomers := fs.Int("seed-customers", 0, "customers to seed")
 	seedCoupons := fs.Int("seed-coupons", 0, "coupons to seed")
@@ -103,14 +105,39 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if *pageDelay < 0 {
 		return config{}, fmt.Errorf("-page-delay %v: must not be negative", *pageDelay)
 	}
+	if *seedAge < 0 {
+		return config{}, fmt.Errorf("-seed-age %v: must not be negative", *seedAge)
+	}
 	return config{
 		opts: wcsim.Options{TLS: *useTLS, UTCOffset: off, Addr: *addr, CoalesceWebhooks: *coalesce,
 			Latency: lat, PageDelay: *pageDelay, RandomFaults: wcsim.RandomFaults{Rate: *faultRate, Seed: *faultSeed},
 			TieSeed: *tieSeed, ClockSkew: *clockSkew, IgnoreModifiedAfter: *ignoreModified, BehindProxy: *behindProxy,
 			StripAuthorization: *stripAuth, NoPrettyPermalinks: *noPretty},
 		seeds: map[string]int{wcsim.Orders: *seedOrders, wcsim.Products: *seedProducts, wcsim.Customers: *seedCustomers, wcsim.Coupons: *seedCoupons},
-		quiet: *quiet,
+		seedAge: *seedAge,
+		quiet:   *quiet,
 	}, nil
+}
+
+// seed adds the records the command line asks for, one per second, the
+// newest cfg.seedAge before the store's now; it returns the first and last
+// id seeded per resource.
+func seed(s *wcsim.Store, cfg config) (map[string][2]int64, error) {
+	ids := map[string][2]int64{}
+	for _, res := range []string{wcsim.Orders, wcsim.Products, wcsim.Customers, wcsim.Coupons} {
+		n := cfg.seeds[res]
+		if n <= 0 {
+			continue
+		}
+		start := s.Now().Add(-cfg.seedAge - time.Duration(n-1)*time.Second)
+		first, last, err := s.SeedWith(res, n, wcsim.SeedOptions{Start: start})
+		if err != nil {
+			return nil, fmt.Errorf("seeding %s: %w", res, err)
+		}
+		ids[res] = [2]int64{first, last}
+		log.Printf("wcsim: seeded %d %s (ids %d..%d)", n, res, first, last)
+	}
+	return ids, nil
 }
 
 func main() {
@@ -126,11 +153,8 @@ func main() {
 		opts.Logf = log.Printf
 	}
 	s := wcsim.New(opts)
-	for _, res := range []string{wcsim.Orders, wcsim.Products, wcsim.Customers, wcsim.Coupons} {
-		if n := cfg.seeds[res]; n > 0 {
-			first, last := s.Seed(res, n)
-			log.Printf("wcsim: seeded %d %s (ids %d..%d)", n, res, first, last)
-		}
+	if _, err := seed(s, cfg); err != nil {
+		log.Fatalf("wcsim: %v", err)
 	}
 	if err := s.Start(); err != nil {
 		log.Fatalf("wcsim: %v", err)

@@ -77,3 +77,38 @@ func TestParseFlagsOptionsAndQuirks(t *testing.T) {
 	assert.Equal(t, "1m30s", got["clock_skew"])
 	assert.Equal(t, false, got["strip_authorization"])
 }
+
+// -seed-age puts the newest seeded record that long before the store's now,
+// one per second before it; without it the newest is now.
+func TestSeedAge(t *testing.T) {
+	for _, age := range []time.Duration{0, 10 * time.Second} {
+		args := []string{"-addr", "127.0.0.1:0", "-seed-orders", "5", "-quiet"}
+		if age > 0 {
+			args = append(args, "-seed-age", age.String())
+		}
+		cfg, err := parseFlags(args, io.Discard)
+		require.NoError(t, err)
+		assert.Equal(t, age, cfg.seedAge)
+		s := wcsim.New(cfg.opts)
+		s.SetNow(time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC))
+		ids, err := seed(s, cfg)
+		require.NoError(t, err)
+		require.Equal(t, int64(4), ids[wcsim.Orders][1]-ids[wcsim.Orders][0])
+		var mods []string
+		for id := ids[wcsim.Orders][0]; id <= ids[wcsim.Orders][1]; id++ {
+			raw, ok := s.Get(wcsim.Orders, id)
+			require.True(t, ok, "order %d", id)
+			var o struct {
+				Modified string `json:"date_modified_gmt"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &o))
+			mods = append(mods, o.Modified)
+		}
+		newest := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC).Add(-age)
+		oldest := newest.Add(-4 * time.Second)
+		assert.Equal(t, oldest.Format("2006-01-02T15:04:05"), mods[0], "age %v", age)
+		assert.Equal(t, newest.Format("2006-01-02T15:04:05"), mods[4], "age %v", age)
+	}
+	_, err := parseFlags([]string{"-seed-age", "-1s"}, io.Discard)
+	assert.Error(t, err)
+}
