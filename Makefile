@@ -35,7 +35,7 @@ test-go:
 	WOOEVENTS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) $(OTHER_PKGS)
 
 # golangci-lint at a pinned version (built by `go run` into the Go build cache on first use, a few minutes once),
-# over the whole module with .golangci.yml (the standard linters: errcheck, govet, ineffassign, staticcheck, unused).
+# over the whole module with .golangci.yml (the standard linters: errcheck, govet, ineffassign, staticcheck, unused; and gofmt -s).
 GOLANGCI_LINT_VERSION := v2.15.0
 lint:
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...

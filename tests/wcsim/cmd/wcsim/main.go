@@ -113,7 +113,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 			Latency: lat, PageDelay: *pageDelay, RandomFaults: wcsim.RandomFaults{Rate: *faultRate, Seed: *faultSeed},
 			TieSeed: *tieSeed, ClockSkew: *clockSkew, IgnoreModifiedAfter: *ignoreModified, BehindProxy: *behindProxy,
 			StripAuthorization: *stripAuth, NoPrettyPermalinks: *noPretty},
-		seeds: map[string]int{wcsim.Orders: *seedOrders, wcsim.Products: *seedProducts, wcsim.Customers: *seedCustomers, wcsim.Coupons: *seedCoupons},
+		seeds:   map[string]int{wcsim.Orders: *seedOrders, wcsim.Products: *seedProducts, wcsim.Customers: *seedCustomers, wcsim.Coupons: *seedCoupons},
 		seedAge: *seedAge,
 		quiet:   *quiet,
 	}, nil
